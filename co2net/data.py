@@ -401,6 +401,8 @@ class WtalcDataset:
         self.lengths = np.array([self.store.n_snippets(i) for i in range(len(ann))], dtype=np.int64)  # (N,)
         self.labels = multihot(ann.labels_all, ann.classes)  # (N, C) from labels_all, as the official code trains
         self.train_idx, self.test_idx, self.dropped_idx = split_indices(ann, self.preset, self.lengths)
+        dropped_test = self.dropped_idx[ann.subset[self.dropped_idx] == self.preset.test_subset]
+        self.test_gt_idx = np.union1d(self.test_idx, dropped_test).astype(np.int64)  # GT scored at test time: dropped videos count as misses
         self.fit_idx, self.val_idx = stratified_split(self.labels, self.train_idx, val_fraction, seed)
 
     names = property(lambda self: self.ann.names)

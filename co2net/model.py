@@ -214,7 +214,7 @@ def load_official_checkpoint(model: CO2Net, path_or_state_dict) -> CO2Net:
     model.load_state_dict({n: sd[k] for k, n in key_map.items()}, strict=True)
     return model
 
-# %% ../nbs/03_model.ipynb #66549716
+# %% ../nbs/03_model.ipynb #26a45320
 def parameter_table(model: CO2Net) -> dict[str, int]:
     "Learnable parameters per part of a CO2Net (the two branches counted together), plus 'total'."
     n = lambda m: sum(p.numel() for p in m.parameters())
@@ -234,7 +234,7 @@ def expected_parameter_count(n_classes: int = 20, feat_dim: int = 2048, attn_dim
     branch = fusion_param_count(fusion, d, se_reduction) + attention
     return 2 * branch + (feat_dim * feat_dim + feat_dim) + (3 * feat_dim * H + H) + (H * (n_classes + 1) + n_classes + 1)
 
-# %% ../nbs/03_model.ipynb #6aec1ca7
+# %% ../nbs/03_model.ipynb #38f25fca
 MODEL_PRESETS = ('thumos14', 'activitynet12', 'demo')
 
 def build_model(preset_name: str, n_classes: int, feat_dim: int = 2048, max_seqlen: int | None = None, **kwargs) -> CO2Net:
