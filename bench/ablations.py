@@ -133,7 +133,7 @@ def train_variant(ds, v: dict, seed: int, iters: int, lr: float = 3e-3, return_m
     dets = predict(model, ds, ds.test_idx, class_threshold=cfg.class_threshold, gamma=cfg.gamma)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')                                       # synthetic sets may lack an Ambiguous list
-        res = evaluate_protocol(ds.ann, ds.test_idx, dets, protocol='co2net')
+        res = evaluate_protocol(ds.ann, ds.test_gt_idx, dets, protocol='co2net')
     thr = np.asarray(res.thresholds)
     out = {'seed': seed, 'avg_0.1:0.7': 100 * headline_average(res, 'thumos14')[1],
            'map@0.5': 100 * float(np.asarray(res.map)[np.isclose(thr, 0.5)][0]),

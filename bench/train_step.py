@@ -7,13 +7,18 @@ Two configurations, both on random features of realistic lengths (no files neede
     whose lengths follow the THUMOS14 training videos' durations (data_samples annotations when present);
   * ActivityNet size: the same with 60 snippets, 100 classes and the AvgPool smoothing variant.
 Per configuration it reports the median over several iterations of
-  * sampling + loading: PairBatchSampler indices, snippet sampling (spec 5.5) and the (B, N, 2D) tensor
-    (co2net.data.load_batch), moved to the device;
+  * sampling + loading: PairBatchSampler indices, the official stratified snippet sampling (`random_perturb`
+    of the official `wsad_dataset.py`) and the (B, N, 2D) tensor (co2net.data.load_batch), loaded into one
+    reused buffer (co2net.train.batch_buffer, pinned on CUDA) and copied to the device, exactly as
+    co2net.train.train does every iteration;
   * model step: forward, co2net_loss, zero_grad, backward and Adam step (synchronised on CUDA).
-Sampling + loading is also timed back to back (no model step in between, warm allocator and caches).
+Sampling + loading is also timed back to back (no model step in between, warm allocator and caches), both
+into the reused buffer and into a fresh array per batch, and the row copy alone with co2net.data.take_rows
+(torch index_select, what load_batch uses) against np.take.
 `--full-run` (meant for a GPU) also times a whole THUMOS-size run of 5000 iterations on the same data
 (sampling, loading and model step, no evaluation). The last line is `sampling_ms: X`, the median time to
-sample and load one THUMOS-size batch inside the training loop (the realistic, larger figure).
+sample and load one THUMOS-size batch inside the training loop, through the reused buffer training uses
+(the realistic, larger figure).
 """
 import argparse, statistics, sys, time
 from pathlib import Path
@@ -62,6 +67,7 @@ def bench_config(name, lengths, n_classes, n_snippets, topk_ratio, smooth, devic
     from co2net.data import PairBatchSampler, load_batch
     from co2net.model import CO2Net, anet_smooth_kernel
     from co2net.losses import co2net_loss
+    from co2net.train import batch_buffer
     ds = RandomFeatureSet(lengths, n_classes, 2048)
     sampler = PairBatchSampler(ds.labels, ds.train_idx, batch_size=10, n_pairs=3, seed=0)
     rng = np.random.default_rng(0)
@@ -70,14 +76,27 @@ def bench_config(name, lengths, n_classes, n_snippets, topk_ratio, smooth, devic
                    smooth_kernel=anet_smooth_kernel(n_snippets, 5) if smooth else None).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=5e-5, weight_decay=1e-3)
     batches = iter(_endless(sampler))
-    t_iso = []
+    buf = batch_buffer(10, n_snippets, 2048, device)   # the buffer co2net.train.train refills every iteration
+    t_fresh, t_reuse = [], []
     for k in range(25):                       # sampling + loading back to back, without model steps in between
-        t0 = time.perf_counter(); x, y = load_batch(ds, next(batches), n_snippets, rng); t_iso.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); x, y = load_batch(ds, next(batches), n_snippets, rng); t_fresh.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); x, y = load_batch(ds, next(batches), n_snippets, rng, out=buf); t_reuse.append(time.perf_counter() - t0)
+    from co2net.data import sample_snippets, take_rows
+    t_np, t_take = [], []
+    for k in range(24):                       # the row copy alone: np.take against take_rows (what load_batch uses)
+        idx = next(batches); rows = [sample_snippets(ds.n_snippets(i), n_snippets, rng) for i in idx]
+        t0 = time.perf_counter()
+        if k % 2:
+            for j, i in enumerate(idx): np.take(ds.store.arrays[i], rows[j], axis=0, out=buf[j])
+            t_np.append(time.perf_counter() - t0)
+        else:
+            for j, i in enumerate(idx): take_rows(ds.store.arrays[i], rows[j], buf[j])
+            t_take.append(time.perf_counter() - t0)
     t_data, t_model = [], []
-    for k in range(warmup + iters):
+    for k in range(warmup + iters):           # the training loop of co2net.train.train
         sync(device); t0 = time.perf_counter()
-        x, y = load_batch(ds, next(batches), n_snippets, rng)        # (10, N, 2048), (10, C)
-        x, y = x.to(device, non_blocking=True), y.to(device)
+        x, y = load_batch(ds, next(batches), n_snippets, rng, out=buf)   # (10, N, 2048), (10, C)
+        x, y = x.to(device), y.to(device)
         sync(device); t1 = time.perf_counter()
         model.train()
         out = model(x)
@@ -87,10 +106,12 @@ def bench_config(name, lengths, n_classes, n_snippets, topk_ratio, smooth, devic
         if k >= warmup: t_data.append(t1 - t0); t_model.append(t2 - t1)
     ms = lambda v: 1000 * statistics.median(v)
     print(f'{name}: batch 10 x {n_snippets} snippets x 2048-d, {n_classes} classes, {device.type}, '
-          f'median of {iters} iterations: sampling+loading {ms(t_data):.2f} ms, model step {ms(t_model):.1f} ms, '
-          f'total {ms(t_data) + ms(t_model):.1f} ms/iteration; sampling+loading back to back '
-          f'(25 batches, no model step between): {ms(t_iso[5:]):.2f} ms', flush=True)
-    return ms(t_data), ms(t_model), (ds, sampler, model, opt, rng)
+          f'median of {iters} iterations: sampling+loading {ms(t_data):.2f} ms (reused buffer, as in training), '
+          f'model step {ms(t_model):.1f} ms, total {ms(t_data) + ms(t_model):.1f} ms/iteration; '
+          f'sampling+loading back to back (25 batches, no model step between): reused buffer {ms(t_reuse[5:]):.2f} ms, '
+          f'fresh array per batch {ms(t_fresh[5:]):.2f} ms; row copy alone: take_rows {ms(t_take[2:]):.2f} ms, '
+          f'np.take {ms(t_np[2:]):.2f} ms', flush=True)
+    return ms(t_data), ms(t_model), (ds, sampler, model, opt, rng, buf)
 
 
 def _endless(sampler):
@@ -145,12 +166,12 @@ def main():
     if args.full_run:
         from co2net.data import load_batch
         from co2net.losses import co2net_loss
-        ds, sampler, model, opt, rng = state
+        ds, sampler, model, opt, rng, buf = state
         batches = iter(_endless(sampler))
         sync(device); t0 = time.perf_counter()
         for it in range(args.full_iters):
-            x, y = load_batch(ds, next(batches), 500, rng)
-            out = model(x.to(device, non_blocking=True))
+            x, y = load_batch(ds, next(batches), 500, rng, out=buf)
+            out = model(x.to(device))
             loss = co2net_loss(out, y.to(device), n_pairs=3, topk_ratio=7)['total']
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         sync(device)

@@ -14,9 +14,9 @@ import torch
 __all__ = ['FPS', 'SNIPPET_FRAMES', 'SECONDS_PER_SNIPPET', 'ANNOTATION_FILES', 'AMBIGUOUS_FILE', 'DATA_PRESETS',
            'secs_to_snippets', 'snippets_to_secs', 'Annotations', 'read_ambiguous', 'load_annotations',
            'write_ambiguous', 'write_annotations', 'multihot', 'ground_truth', 'DataPreset', 'get_data_preset',
-           'split_indices', 'stratified_split', 'ArrayFeatureStore', 'FolderFeatureStore', 'validate_features',
-           'open_features', 'convert_features', 'WtalcDataset', 'load_dataset', 'snippet_strata', 'sample_snippets',
-           'uniform_snippets', 'PairBatchSampler', 'load_batch']
+           'split_indices', 'stratified_split', 'take_rows', 'ArrayFeatureStore', 'FolderFeatureStore',
+           'validate_features', 'open_features', 'convert_features', 'WtalcDataset', 'load_dataset', 'snippet_strata',
+           'sample_snippets', 'uniform_snippets', 'PairBatchSampler', 'load_batch']
 
 # %% ../nbs/00_data.ipynb #ffb60147
 FPS = 25  # frames per second assumed for every video
@@ -179,7 +179,7 @@ class DataPreset:
     test_subset: str
     min_snippets: int = 1  # videos with fewer rows are too short
     drop_short: bool = False  # True: drop them from train/test (official ActivityNet `filter`); False: error
-    max_seqlen: int = 500  # snippets per training video (spec 4: 500 THUMOS14, 60 ActivityNet1.2)
+    max_seqlen: int = 500  # snippets per training video (official `run.sh` --max-seqlen: 500 THUMOS14, 60 ActivityNet1.2)
 
 DATA_PRESETS = {
     'thumos14': DataPreset('thumos14', 'validation', 'test', min_snippets=1, drop_short=False, max_seqlen=500),
@@ -230,7 +230,17 @@ def stratified_split(labels, idx, val_fraction=0.2, seed=0):
     val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
     return np.setdiff1d(idx, val), val
 
-# %% ../nbs/00_data.ipynb #21b5e0e1
+# %% ../nbs/00_data.ipynb #6050d65c
+def take_rows(src: np.ndarray, rows, out: np.ndarray) -> np.ndarray:
+    "out[:] = src[rows] for a float32 (T, F) `src` and a float32 (len(rows), F) `out`; returns `out`."
+    rows = np.asarray(rows, dtype=np.int64)
+    if (src.dtype == np.float32 and out.dtype == np.float32 and src.flags.c_contiguous and src.flags.writeable
+            and out.flags.c_contiguous and out.flags.writeable):
+        torch.index_select(torch.from_numpy(src), 0, torch.from_numpy(rows), out=torch.from_numpy(out))
+        return out
+    return np.take(src, rows, axis=0, out=out)
+
+# %% ../nbs/00_data.ipynb #95555355
 class ArrayFeatureStore:
     "Features held in memory: one (T_i, F) array per video (e.g. read from the official object-array file)."
     def __init__(self, arrays, source='<memory>'):
@@ -255,11 +265,11 @@ class ArrayFeatureStore:
         "Rows `rows` of video `i` as float32 (len(rows), F), written into `out` when given."
         a = self.arrays[i]
         if out is None: return a[rows].astype(np.float32, copy=False)
-        if a.dtype == np.float32: return np.take(a, rows, axis=0, out=out)
+        if a.dtype == np.float32: return take_rows(a, rows, out)
         out[...] = a[rows]; return out
     def __repr__(self): return f'ArrayFeatureStore({len(self)} videos from {self.source})'
 
-# %% ../nbs/00_data.ipynb #6050d65c
+# %% ../nbs/00_data.ipynb #608bc1bd
 def _npy_header(path):
     "(shape, fortran_order, dtype, data offset) of a .npy file, reading only its header."
     with open(path, 'rb') as f:
@@ -325,7 +335,7 @@ class FolderFeatureStore:
         return out
     def __repr__(self): return f'FolderFeatureStore({len(self)} videos in {self.folder})'
 
-# %% ../nbs/00_data.ipynb #dd9f0b58
+# %% ../nbs/00_data.ipynb #1cd6b1de
 def validate_features(store, names, feature_dim=None, check_values=True) -> int:
     "Check `store` against the annotated video `names`; return the common feature width 2*D."
     src = getattr(store, 'source', None) or getattr(store, 'folder', '<features>')
@@ -353,7 +363,7 @@ def validate_features(store, names, feature_dim=None, check_values=True) -> int:
             if n_bad: raise ValueError(f'{where}: {n_bad} NaN/Inf value(s) in {len(bad_rows)} snippet(s), first at snippet {bad_rows[0]}')
     return int(width)
 
-# %% ../nbs/00_data.ipynb #95555355
+# %% ../nbs/00_data.ipynb #a0ae48e3
 def open_features(features, names):
     "A feature store from a folder path, an object-array .npy path, a store, or a sequence of arrays."
     if isinstance(features, (str, os.PathLike)):
@@ -391,7 +401,7 @@ def convert_features(object_array_path, out_folder=None, names=None, overwrite=F
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out
 
-# %% ../nbs/00_data.ipynb #2882a83c
+# %% ../nbs/00_data.ipynb #f01b97af
 class WtalcDataset:
     "Annotations + features + split of one W-TALC dataset."
     def __init__(self, ann: Annotations, features, preset='thumos14', val_fraction=0.2, seed=0, check_values=True):
@@ -429,9 +439,9 @@ def load_dataset(root, name, preset='thumos14', features=None, **kwargs) -> Wtal
         else: raise FileNotFoundError(f'no features for {name}: neither {file} nor {folder}/ exists')
     return WtalcDataset(ann, features, preset, **kwargs)
 
-# %% ../nbs/00_data.ipynb #668d5f87
+# %% ../nbs/00_data.ipynb #9d3fbc28
 def snippet_strata(n_total, n_out):
-    "Inclusive bounds (lo, hi), int64 (n_out,), of the candidates of each sampled position (spec 5.5)."
+    "Inclusive bounds (lo, hi), int64 (n_out,), of the candidates of each sampled position (official `random_perturb`)."
     if n_total < 1: raise ValueError(f'cannot sample snippets from an empty video (n_total={n_total})')
     lo = np.arange(n_out, dtype=np.int64) * n_total // n_out  # floor(s_j)
     hi = np.empty_like(lo)
@@ -451,7 +461,7 @@ def uniform_snippets(n_total, n_out) -> np.ndarray:
     "Deterministic variant: the lower end of every stratum, floor(j*L/N), int64 (n_out,)."
     return snippet_strata(n_total, n_out)[0]
 
-# %% ../nbs/00_data.ipynb #6c9cdea9
+# %% ../nbs/00_data.ipynb #813a85b8
 class PairBatchSampler(torch.utils.data.Sampler):
     "Batches of dataset indices: `n_pairs` same-class pairs first (classes drawn with replacement), then random fill."
     def __init__(self, labels, idx, batch_size=10, n_pairs=3, seed=0, n_batches=None):
@@ -482,9 +492,9 @@ class PairBatchSampler(torch.utils.data.Sampler):
         if self.n_batches is None: raise TypeError('PairBatchSampler with n_batches=None is endless and has no length')
         return self.n_batches
 
-# %% ../nbs/00_data.ipynb #813a85b8
+# %% ../nbs/00_data.ipynb #c5d07843
 def load_batch(ds: WtalcDataset, indices, n_snippets, rng=None, out=None):
-    "Training batch: x float32 (B, n_snippets, 2D) resampled per spec 5.5, y float32 (B, C) multi-hot labels."
+    "Training batch: x float32 (B, n_snippets, 2D) resampled as the official `random_perturb`, y float32 (B, C) multi-hot labels."
     rng = np.random.default_rng(rng)
     shape = (len(indices), n_snippets, ds.feature_dim)
     if out is not None and (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous):

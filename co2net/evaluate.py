@@ -319,7 +319,7 @@ def evaluate_detections(gt, dets, thresholds, n_classes=None, *, averages=(), pr
 
 # %% ../nbs/06_evaluate.ipynb #f262d6b3
 def filter_ambiguous(dets, ambiguous_secs) -> dict:
-    "Drop detections (snippet units, end exclusive) overlapping an ambiguous interval of their video (spec 7.8)."
+    "Drop detections (snippet units, end exclusive) overlapping an ambiguous interval of their video (official `filter_segments`)."
     n = len(dets['video'])
     keep = np.ones(n, dtype=bool)
     names = np.array(sorted(ambiguous_secs or {}), dtype=str)

@@ -19,7 +19,7 @@ __all__ = ['DETECTION_KEYS', 'OFFICIAL_THRESHOLDS', 'RESULTS_VERSION', 'EXTERNAL
 
 # %% ../nbs/05_localize.ipynb #d9127a4a
 DETECTION_KEYS = ('video', 'label', 'start', 'end', 'score')
-OFFICIAL_THRESHOLDS = tuple(np.linspace(0.1, 0.9, 10).tolist())  # attention thresholds of the official code (spec 7.4)
+OFFICIAL_THRESHOLDS = tuple(np.linspace(0.1, 0.9, 10).tolist())  # attention thresholds of official multiple_threshold_hamnet
 
 def empty_detections(video: bool = True) -> dict:
     "Detection columns of length 0 (without the `video` column when `video=False`)."

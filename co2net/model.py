@@ -118,7 +118,7 @@ class CO2Net(nn.Module):
                  feat_dim: int = 2048,            # 2D: RGB and FLOW concatenated, RGB first
                  smooth_kernel: int | None = None,  # ActivityNet: odd AvgPool kernel on cas and attentions
                  fusion: str = 'ccm',             # 'ccm' | 'se' | 'concat' | 'add' (paper Table 6)
-                 dropout_placement: str = 'code', # 'code' (official) | 'paper' (spec 9.1)
+                 dropout_placement: str = 'code', # 'code' (official model.py) | 'paper' (0.7 between convs)
                  attn_dim: int | None = None,     # attention width; default feat_dim // 4 (512 for I3D)
                  hidden_dim: int | None = None,   # classifier width; default feat_dim (2048 for I3D)
                  main_context: str = 'global',    # CCM unit on the main modality (paper Table 5)

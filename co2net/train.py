@@ -15,7 +15,7 @@ __all__ = ['SELECTIONS', 'SELECTION_LABELS', 'PRESETS', 'CHECKPOINT_FORMAT', 'Co
            'seed_everything', 'get_rng_state', 'set_rng_state', 'make_optimizer', 'save_checkpoint', 'load_checkpoint',
            'load_model_weights', 'resolve_device', 'make_demo_data', 'make_dataset', 'model_from_config', 'data_label',
            'predict', 'selection_score', 'split_videos', 'evaluate_split', 'read_metrics', 'plot_training_curves',
-           'headline_average', 'TrainResult', 'train', 'finish_run', 'train_seeds', 'seeds_summary']
+           'headline_average', 'batch_buffer', 'TrainResult', 'train', 'finish_run', 'train_seeds', 'seeds_summary']
 
 # %% ../nbs/07_train.ipynb #f6e8ecbe
 @dataclass
@@ -315,12 +315,14 @@ def selection_score(result, family: str = 'thumos14') -> float:
 
 def split_videos(ds, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(videos to predict on, videos whose ground truth counts) of a split: 'test', 'validation' or 'train'.
-    For 'test' the ground truth also holds the test videos dropped as too short (ActivityNet: <= 10
-    snippets), which get no prediction and so count as misses, as in the official evaluation."""
+    For 'test' the ground truth is `ds.test_gt_idx`: the test videos plus those dropped as too short
+    (ActivityNet1.2: <= 10 snippets), which get no prediction and so count as misses, as in the official
+    evaluation (its ground truth holds every video of the test subset)."""
     if split == 'test':
-        dropped = np.asarray(getattr(ds, 'dropped_idx', []), dtype=np.int64)
-        dropped = dropped[np.asarray(ds.ann.subset)[dropped] == ds.preset.test_subset] if len(dropped) else dropped
-        return np.asarray(ds.test_idx), np.sort(np.concatenate([np.asarray(ds.test_idx), dropped]))
+        if not hasattr(ds, 'test_gt_idx'):
+            raise ValueError(f"dataset {type(ds).__name__} has no test_gt_idx (test videos + dropped test videos); "
+                             "build it with co2net.data.WtalcDataset / load_dataset")
+        return np.asarray(ds.test_idx, dtype=np.int64), np.asarray(ds.test_gt_idx, dtype=np.int64)
     if split == 'validation': return np.asarray(ds.val_idx), np.asarray(ds.val_idx)
     if split == 'train': return np.asarray(ds.train_idx), np.asarray(ds.train_idx)
     raise ValueError(f"unknown split {split!r}; expected 'test', 'validation' or 'train'")
@@ -392,6 +394,13 @@ def _batches(sampler):
         for b in sampler: n += 1; yield list(b)
         if n == 0: raise ValueError('the batch sampler produced no batch (too few training videos?)')
 
+def batch_buffer(batch_size: int, n_snippets: int, feature_dim: int, device='cpu') -> np.ndarray:
+    """One float32 (batch_size, n_snippets, feature_dim) array that `load_batch(..., out=)` refills every
+    iteration; in page-locked (pinned) memory when training on CUDA, so the copy to the GPU is a direct DMA."""
+    shape = (int(batch_size), int(n_snippets), int(feature_dim))
+    if torch.device(device).type == 'cuda': return torch.empty(shape, dtype=torch.float32, pin_memory=True).numpy()
+    return np.empty(shape, dtype=np.float32)
+
 @dataclass
 class TrainResult:
     "What `train` returns: the chosen model, its test results and where everything was saved."
@@ -408,9 +417,11 @@ class TrainResult:
     def chosen(self): return self.test.get(self.selection)
 
 # %% ../nbs/07_train.ipynb #f8c4aa14
-def train(cfg: Config, *, dataset=None, resume=None, stop_at: int | None = None, verbose: bool = True) -> TrainResult:
+def train(cfg: Config, *, dataset=None, resume=None, stop_at: int | None = None, verbose: bool = True,
+          reuse_buffer: bool = True) -> TrainResult:
     """Train CO2-Net as configured; evaluate, checkpoint and select as `cfg.selection` says.
-    `resume`: a `last.pt` to continue from exactly. `stop_at`: stop (as if interrupted) after that iteration."""
+    `resume`: a `last.pt` to continue from exactly. `stop_at`: stop (as if interrupted) after that iteration.
+    `reuse_buffer`: load every batch into one preallocated (pinned on CUDA) buffer instead of a new array."""
     from tqdm.auto import tqdm
     say = print if verbose else (lambda *a, **k: None)
     device = resolve_device(cfg.device)
@@ -459,8 +470,11 @@ def train(cfg: Config, *, dataset=None, resume=None, stop_at: int | None = None,
     bar = tqdm(total=cfg.max_iter, initial=start, disable=not (cfg.progress and sys.stderr.isatty()),
                desc='train', dynamic_ncols=True)
     t0 = time.time(); it = start
+    # One buffer serves every batch: iteration `it` overwrites it only after iteration `it - 1` has finished its
+    # forward, backward and step (the copy to a GPU is blocking), so no batch is modified while in use.
+    buf = batch_buffer(cfg.batch_size, cfg.max_seqlen, ds.feature_dim, device) if reuse_buffer else None
     for it in range(start + 1, end + 1):
-        x, y = load_batch(ds, next(batches), cfg.max_seqlen, gen)          # (B, N, 2D), (B, C)
+        x, y = load_batch(ds, next(batches), cfg.max_seqlen, gen, out=buf)  # (B, N, 2D), (B, C)
         model.train()
         out_ = model(x.to(device))
         losses = co2net_loss(out_, y.to(device), n_pairs=cfg.n_pairs, topk_ratio=cfg.topk_ratio,
@@ -525,7 +539,7 @@ def finish_run(cfg, ds, model, out, best, history, device, verbose=True) -> Trai
         say(r.table())
     return TrainResult(cfg, out, chosen, results, best['iteration'], history, model, label, cfg.max_iter)
 
-# %% ../nbs/07_train.ipynb #a50d3af6
+# %% ../nbs/07_train.ipynb #2272c9e6
 def train_seeds(cfg: Config, seeds, *, dataset=None, verbose: bool = True) -> list[TrainResult]:
     "Run `train` once per seed, each into `{out_dir}/seed_{s}`."
     if len(set(seeds)) != len(list(seeds)): raise ValueError(f'seeds {list(seeds)} contain duplicates')

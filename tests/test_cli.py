@@ -58,6 +58,26 @@ def test_evaluate_checkpoint(tiny_run):
     assert 'results' in js
 
 
+def test_evaluate_counts_dropped_activitynet_videos(tmp_path):
+    """ActivityNet1.2 family: test videos with <= 10 snippets get no prediction, but `co2net evaluate` must
+    still count their ground truth (the official evaluation does), so the GT total printed is that of every
+    test-subset video, larger than the GT of the videos predicted on."""
+    from co2net.data import load_annotations, load_dataset
+    syn = '{"n_videos": 30, "feature_dim": 16, "n_classes": 4, "seed": 1, "duration": [4, 30]}'
+    over = [f'synthetic={syn}', 'max_seqlen=12', 'batch_size=6', 'n_pairs=2', 'max_iter=2', 'eval_interval=2',
+            'selection=last', 'dataset=demo', 'data_root=']
+    co2net('train', '--preset', 'activitynet12', '--out', tmp_path/'run', '--device', 'cpu', '--override', *over, cwd=tmp_path)
+    ds = load_dataset(tmp_path/'run'/'data', 'SynDemo', preset='activitynet12')
+    ann = load_annotations(tmp_path/'run'/'data'/'SynDemo-Annotations')
+    dropped_test = np.setdiff1d(ds.test_gt_idx, ds.test_idx)
+    gt_of = lambda idx: sum(len(ann.segments[i]) for i in idx)
+    assert len(dropped_test) and gt_of(dropped_test) > 0, 'the synthetic set should hold a short test video with GT'
+    p = co2net('evaluate', tmp_path/'run'/'last.pt', '--device', 'cpu', cwd=tmp_path)
+    n_all = gt_of(np.flatnonzero(ann.subset == 'validation'))
+    assert f' {n_all} GT' in p.stdout, p.stdout
+    assert f' {gt_of(ds.test_idx)} GT' not in p.stdout
+
+
 def test_train_bad_inputs(tmp_path):
     p = co2net('train', '--preset', 'nonsense', cwd=tmp_path, expect=2)
     assert 'unknown preset' in p.stderr
