@@ -5,10 +5,13 @@ Usage: python bench/ablations.py [--iters 800] [--seeds 0 1 2] [--lr 3e-3] [--wo
 
 Every row trains CO2-Net (or a variant) from scratch on the synthetic demo set of co2net.synthetic
 (make_demo_dataset, seed 0: 200 videos, 100 train / 100 test, 20 classes, 32 channels per
-modality, THUMOS14 layout), once per seed, for a fixed number of iterations with the training
-settings of the 'demo' preset of co2net.train (Adam, batch 10 with 3 same-class pairs, 100
-snippets per video) except the learning rate (--lr). The LAST iteration's model is scored on the
-test split with the 'co2net' protocol (no model selection at all, so no peeking at the test set).
+modality, THUMOS14 layout), once per seed, for a fixed number of iterations. Training is the one
+loop of the library, co2net.train.train, with the 'demo' preset (Adam, batch 10 with 3 same-class
+pairs, 100 snippets per video) except the learning rate (--lr), the variant's model and loss fields
+of co2net.train.Config (fusion, main_context, aux_context, mutual_metric, loss_terms) and
+selection 'last': every training video trains and nothing is evaluated during training. The LAST
+iteration's model is scored on the test split (ground truth of ds.test_gt_idx) with the 'co2net'
+protocol (no model selection at all, so no peeking at the test set).
 Rows that are the same variant (the full CO2-Net appears in all four tables) are trained once.
 
 Tables (paper section 4.4):
@@ -30,7 +33,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_TERMS = ('mil_orig', 'mil_supp', 'coactivity', 'mutual', 'norm', 'guide')
+from co2net.losses import LOSS_TERMS as ALL_TERMS   # ('mil_orig', 'mil_supp', 'coactivity', 'mutual', 'norm', 'guide')
 MIL = ('mil_orig', 'mil_supp')
 FULL = dict(use=ALL_TERMS, mutual_metric='mse', fusion='ccm', main_context='global', aux_context='local')
 
@@ -98,48 +101,34 @@ def make_data(root, n_videos: int = 200, seed: int = 0):
     make_demo_dataset(root, seed=seed, n_videos=n_videos)
     return load_dataset(root, DEMO_NAME, preset='thumos14')
 
-def _batches(sampler):
-    while True:
-        n = 0
-        for b in sampler: n += 1; yield list(b)
-        if n == 0: raise ValueError('the batch sampler produced no batch (too few training videos?)')
+def variant_config(v: dict, seed: int, iters: int, lr: float = 3e-3, out_dir='runs/ablation'):
+    """The `co2net.train.Config` of one bench run: the 'demo' preset with variant `v` (its model and loss fields),
+    `seed`, `iters` iterations and learning rate `lr`; selection 'last' (every training video trains, no evaluation
+    during training), one evaluation interval = the whole run (a single `last.pt`), no progress bar, CPU."""
+    from co2net.train import get_config
+    return get_config('demo', lr=lr, seed=seed, max_iter=iters, eval_interval=iters, device='cpu', selection='last',
+                      progress=False, out_dir=str(out_dir), fusion=v['fusion'], main_context=v['main_context'],
+                      aux_context=v['aux_context'], mutual_metric=v['mutual_metric'], loss_terms=tuple(v['use']))
 
 def train_variant(ds, v: dict, seed: int, iters: int, lr: float = 3e-3, return_model: bool = False):
-    """Train variant `v` for `iters` iterations with the 'demo' preset settings (learning rate `lr`) on the
-    training split of `ds`; evaluate the last model on the test split ('co2net' protocol). Returns a dict."""
+    """Train variant `v` with `co2net.train.train` (config `variant_config`) on the training split of `ds`; the
+    last model is scored on the test split against `ds.test_gt_idx` ('co2net' protocol). Returns a dict."""
     import warnings
-    from co2net.train import get_config, seed_everything, make_optimizer, predict, headline_average
-    from co2net.data import PairBatchSampler, load_batch
-    from co2net.model import CO2Net
-    from co2net.losses import co2net_loss
-    from co2net.evaluate import evaluate_protocol
-    cfg = get_config('demo', lr=lr, seed=seed, max_iter=iters, device='cpu')
-    seed_everything(seed)
-    ctx = dict(main_context=v['main_context'], aux_context=v['aux_context']) if v['fusion'] == 'ccm' else {}
-    model = CO2Net(n_classes=ds.n_classes, feat_dim=ds.feature_dim, fusion=v['fusion'], **ctx)
-    opt = make_optimizer(model, cfg)
-    gen = np.random.default_rng(seed)
-    batches = _batches(PairBatchSampler(ds.labels, ds.train_idx, batch_size=cfg.batch_size, n_pairs=cfg.n_pairs, seed=seed))
-    t0 = time.time()
-    for it in range(1, iters + 1):
-        x, y = load_batch(ds, next(batches), cfg.max_seqlen, gen)          # (B, N, 2D), (B, C)
-        model.train()
-        losses = co2net_loss(model(x), y, n_pairs=cfg.n_pairs, topk_ratio=cfg.topk_ratio, alpha1=cfg.alpha1,
-                             alpha2=cfg.alpha2, alpha3=cfg.alpha3, alpha4=cfg.alpha4,
-                             mutual_metric=v['mutual_metric'], use=v['use'])
-        if not torch.isfinite(losses['total']): raise FloatingPointError(f'variant {variant_key(v)} seed {seed}: loss not finite at iteration {it}')
-        opt.zero_grad(set_to_none=True); losses['total'].backward(); opt.step()
-    train_s = time.time() - t0
-    dets = predict(model, ds, ds.test_idx, class_threshold=cfg.class_threshold, gamma=cfg.gamma)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')                                       # synthetic sets may lack an Ambiguous list
-        res = evaluate_protocol(ds.ann, ds.test_gt_idx, dets, protocol='co2net')
+    from co2net.train import train, read_metrics, headline_average
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # a variant that makes no detection scores 0, which the table shows; no need to warn about it
+        warnings.filterwarnings('ignore', message='no detections to score')
+        cfg = variant_config(v, seed, iters, lr, out_dir=tmp)
+        run = train(cfg, dataset=ds, verbose=False)
+        last = [r for r in read_metrics(Path(tmp)/'metrics.jsonl') if r['kind'] == 'train'][-1]
+    if last['iter'] != iters: raise RuntimeError(f'variant {variant_key(v)} seed {seed}: last logged iteration {last["iter"]} != {iters}')
+    res = run.test['last']
     thr = np.asarray(res.thresholds)
     out = {'seed': seed, 'avg_0.1:0.7': 100 * headline_average(res, 'thumos14')[1],
            'map@0.5': 100 * float(np.asarray(res.map)[np.isclose(thr, 0.5)][0]),
            'map': [100 * float(m) for m in res.map], 'thresholds': [float(t) for t in thr],
-           'train_seconds': round(train_s, 2), 'final_loss': float(losses['total'].detach())}
-    if return_model: out['model'] = model
+           'train_seconds': round(last['seconds'], 2), 'final_loss': float(last['loss']['total'])}
+    if return_model: out['model'] = run.model
     return out
 
 def _job(args):
@@ -180,15 +169,14 @@ def run_tables(ds, tables=(3, 4, 5, 6), seeds=(0, 1, 2), iters: int = 800, lr: f
     else:
         from concurrent.futures import ProcessPoolExecutor
         if data_root is None: raise ValueError('run_tables: workers > 1 needs data_root (each process opens the data itself)')
-        from co2net.model import CO2Net
+        from co2net.train import model_from_config
         with ProcessPoolExecutor(workers) as pool:
             args = [(str(data_root), k, s, iters, lr, k in keep and s == seeds[0]) for k, s in jobs]
             for n, (k, s, r, sd) in enumerate(pool.map(_job, args), 1):
                 results[k].append(r)
                 if sd is not None:
-                    v = json.loads(k)
-                    ctx = dict(main_context=v['main_context'], aux_context=v['aux_context']) if v['fusion'] == 'ccm' else {}
-                    m = CO2Net(n_classes=ds.n_classes, feat_dim=ds.feature_dim, fusion=v['fusion'], **ctx); m.load_state_dict(sd)
+                    m = model_from_config(variant_config(json.loads(k), s, iters, lr), ds.n_classes, ds.feature_dim)
+                    m.load_state_dict(sd)
                     models[k] = m
                 log(f'[{n}/{len(jobs)}] {time.time() - t0:6.0f}s  seed {s}  AVG {r["avg_0.1:0.7"]:5.1f}  {k}')
     for k in results: results[k].sort(key=lambda r: r['seed'])
@@ -231,7 +219,8 @@ def markdown(rows, meta: dict, tables=(3, 4, 5, 6)) -> str:
     out = [f"# Ablations (paper Tables 3-6) re-run on synthetic data",
            '',
            f"**Data: synthetic THUMOS-like demo set of `co2net.synthetic` ({meta['data']}), not THUMOS14.** "
-           f"Each row: {meta['iters']} training iterations, learning rate {meta['lr']:g}, other settings of the `demo` preset; "
+           f"Each row: `co2net.train.train` with the variant's config fields, {meta['iters']} training iterations, learning rate {meta['lr']:g}, "
+           f"selection 'last', other settings of the `demo` preset; "
            f"the last model is evaluated on the synthetic test split ({meta['n_test']} videos, 'co2net' protocol, no model selection). "
            f"mAP in %, mean ± sample std over {n_seeds} seeds ({' '.join(map(str, meta['seeds']))}). "
            f"The last column is **the paper's THUMOS14 number** (AVG mAP 0.1:0.7, copied from the paper), not a co2net measurement.",

@@ -17,13 +17,8 @@ from co2net.evaluate import (PROTOCOLS, synthetic_detections, filter_ambiguous, 
                              evaluate_protocol)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-def best_time(f, repeat):
-    "Best wall time of `repeat` calls and the last result."
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter(); out = f(); times.append(time.perf_counter() - t0)
-    return min(times), out
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # bench/ helpers, also when imported
+from _timing import best_time
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])

@@ -18,6 +18,8 @@ from co2net.data import load_annotations, secs_to_snippets
 from co2net.localize import localize_videos, localize_videos_naive, detections_difference
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # bench/ helpers, also when imported
+from _timing import best_time
 
 def smooth(x, width):
     "Moving average along the first axis (same length)."
@@ -43,12 +45,6 @@ def synthetic_outputs(ann, i, classes, rng):
     cas = smooth(rng.normal(-1, 1, (T, C + 1)), 3) + 5 * cls_map       # (T, C+1)
     cas[:, -1] += 4 * (1 - fg)
     return cas.astype(np.float32), attn.astype(np.float32)
-
-def best_time(f, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter(); out = f(); times.append(time.perf_counter() - t0)
-    return min(times), out
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])

@@ -41,7 +41,7 @@ def train_cmd(
     seeds: Annotated[int, {'nargs': '+'}] = None,  # several seeds: train once per seed and print mean and std
     device: str = '',  # auto, cpu or cuda ('': the config's value, auto)
     resume: str = '',  # a last.pt to continue from exactly
-    override: Annotated[str, {'nargs': '+'}] = None,  # other config fields as key=value, e.g. lr=1e-4 eval_interval=100
+    override: Annotated[str, {'nargs': '+'}] = None,  # other config fields as key=value, e.g. lr=1e-4 fusion=se loss_terms=mil_orig,mil_supp,norm (a list: comma-separated, no spaces)
 ):
     "Train CO2-Net; evaluate and checkpoint every interval, then evaluate the chosen checkpoint on the test split."
     over = list(override or [])

@@ -13,11 +13,26 @@ import torch
 # %% auto #0
 __all__ = ['SELECTIONS', 'SELECTION_LABELS', 'PRESETS', 'CHECKPOINT_FORMAT', 'Config', 'validate_config', 'get_config',
            'seed_everything', 'get_rng_state', 'set_rng_state', 'make_optimizer', 'save_checkpoint', 'load_checkpoint',
-           'load_model_weights', 'resolve_device', 'make_demo_data', 'make_dataset', 'model_from_config', 'data_label',
-           'predict', 'selection_score', 'split_videos', 'evaluate_split', 'read_metrics', 'plot_training_curves',
-           'headline_average', 'batch_buffer', 'TrainResult', 'train', 'finish_run', 'train_seeds', 'seeds_summary']
+           'load_model_weights', 'resolve_device', 'make_demo_data', 'make_dataset', 'model_from_config',
+           'loss_from_config', 'data_label', 'predict', 'selection_score', 'split_videos', 'evaluate_split',
+           'read_metrics', 'plot_training_curves', 'headline_average', 'batch_buffer', 'TrainResult', 'train',
+           'finish_run', 'train_seeds', 'seeds_summary']
 
 # %% ../nbs/07_train.ipynb #f6e8ecbe
+from .ccm import FUSIONS, CONTEXTS
+from .model import DROPOUT_PLACEMENTS
+from .losses import LOSS_TERMS, MUTUAL_METRICS
+
+def _loss_terms(value) -> tuple:
+    "`loss_terms` as a tuple in `LOSS_TERMS` order (a comma-separated string or any iterable of names)."
+    if isinstance(value, str): value = [t.strip() for t in value.split(',') if t.strip()]
+    try: names = [str(t) for t in value]
+    except TypeError: raise ValueError(f"config loss_terms={value!r}: expected a list of loss term names from {LOSS_TERMS}") from None
+    unknown = sorted(set(names) - set(LOSS_TERMS))
+    if unknown: raise ValueError(f"config loss_terms={names!r}: unknown terms {unknown}; choose from {LOSS_TERMS}")
+    if not names: raise ValueError(f"config loss_terms=[]: name at least one of {LOSS_TERMS}")
+    return tuple(t for t in LOSS_TERMS if t in names)
+
 @dataclass
 class Config:
     "Every setting of a training run (see `PRESETS`)."
@@ -26,8 +41,11 @@ class Config:
     dataset: str = 'Thumos14reduced'  # dataset name: {data_root}/{dataset}-Annotations/ and -I3D-JOINTFeatures
     data_root: str = 'data'           # folder holding the dataset files
     features: str = ''                # explicit feature file/folder ('' = the standard name under data_root)
-    # model
-    fusion: str = 'ccm'               # modality fusion: 'ccm' (the paper) or an alternative of co2net.ccm
+    # model (defaults: the official CO2-Net; the alternatives are the paper's ablations, Tables 5-6)
+    fusion: str = 'ccm'               # modality fusion, one of co2net.ccm.FUSIONS ('ccm' = the paper)
+    main_context: str = 'global'      # CCM unit on the main modality, one of co2net.ccm.CONTEXTS (fusion 'ccm' only)
+    aux_context: str = 'local'        # CCM unit on the auxiliary modality, one of CONTEXTS (fusion 'ccm' only)
+    dropout_placement: str = 'code'   # one of co2net.model.DROPOUT_PLACEMENTS ('code' = the official model.py)
     smooth: bool = False              # ActivityNet variant: temporal AvgPool on CAS and attentions
     pool_t: int = 5                   # ActivityNet pooling parameter t (kernel = anet_smooth_kernel(max_seqlen, t))
     # optimisation (Adam with coupled L2 weight decay, no schedule)
@@ -41,7 +59,8 @@ class Config:
     alpha2: float = 0.8
     alpha3: float = 1.0
     alpha4: float = 1.0
-    mutual_metric: str = 'mse'
+    mutual_metric: str = 'mse'        # mutual-learning metric, one of co2net.losses.MUTUAL_METRICS (Table 4)
+    loss_terms: tuple = LOSS_TERMS    # terms summed into the total loss, a subset of co2net.losses.LOSS_TERMS (Table 3)
     max_iter: int = 5000
     eval_interval: int = 200
     seed: int = 3552
@@ -59,7 +78,9 @@ class Config:
     # synthetic data (dataset == 'demo'): arguments of co2net.synthetic.make_demo_dataset
     synthetic: dict = field(default_factory=dict)
 
-    def __post_init__(self): validate_config(self)
+    def __post_init__(self):
+        self.loss_terms = _loss_terms(self.loss_terms)
+        validate_config(self)
 
     def to_dict(self): return asdict(self)
     def save(self, path):
@@ -89,6 +110,13 @@ def validate_config(cfg: Config):
     "Raise ValueError naming the first impossible field of `cfg`."
     def bad(name, why): raise ValueError(f"config {name}={getattr(cfg, name)!r}: {why}")
     if cfg.family not in ('thumos14', 'activitynet12'): bad('family', "must be 'thumos14' or 'activitynet12'")
+    choices = {'fusion': FUSIONS, 'main_context': CONTEXTS, 'aux_context': CONTEXTS,
+               'dropout_placement': tuple(DROPOUT_PLACEMENTS), 'mutual_metric': MUTUAL_METRICS}
+    for name, valid in choices.items():
+        if getattr(cfg, name) not in valid: bad(name, f"must be one of {valid}")
+    if cfg.fusion != 'ccm' and (cfg.main_context, cfg.aux_context) != ('global', 'local'):
+        bad('fusion', f"main_context/aux_context ({cfg.main_context!r}, {cfg.aux_context!r}) only apply to fusion 'ccm'; "
+                      "leave them at 'global'/'local' for other fusions")
     if cfg.selection not in SELECTIONS: bad('selection', f"must be one of {SELECTIONS}")
     if cfg.protocol not in ('co2net', 'seconds', 'activitynet'): bad('protocol', "must be 'co2net', 'seconds' or 'activitynet'")
     if cfg.device not in ('auto', 'cpu', 'cuda') and not cfg.device.startswith('cuda:'): bad('device', "must be 'auto', 'cpu' or 'cuda'")
@@ -131,6 +159,10 @@ def _parse_value(name, text, current):
             raise ValueError('expected true/false')
         if isinstance(current, int): return int(text)
         if isinstance(current, float): return float(text)
+        if isinstance(current, (tuple, list)):     # loss_terms: comma-separated names or a JSON list
+            v = json.loads(text) if text.lstrip().startswith('[') else [t.strip() for t in text.split(',') if t.strip()]
+            if not isinstance(v, list): raise ValueError('expected comma-separated names or a JSON list')
+            return tuple(v)
         if isinstance(current, dict):
             v = json.loads(text)
             if not isinstance(v, dict): raise ValueError('expected a JSON object')
@@ -283,9 +315,16 @@ def make_dataset(cfg: Config):
     return load_dataset(root, cfg.dataset, preset=cfg.family, features=cfg.features or None)
 
 def model_from_config(cfg: Config, n_classes: int, feat_dim: int) -> CO2Net:
-    "A freshly initialised CO2-Net for this config (ActivityNet smoothing when `cfg.smooth`)."
+    "A freshly initialised CO2-Net (or the ablation variant) of this config; ActivityNet smoothing when `cfg.smooth`."
     kernel = anet_smooth_kernel(cfg.max_seqlen, cfg.pool_t) if cfg.smooth else None
-    return CO2Net(n_classes=n_classes, feat_dim=feat_dim, smooth_kernel=kernel, fusion=cfg.fusion)
+    return CO2Net(n_classes=n_classes, feat_dim=feat_dim, smooth_kernel=kernel, fusion=cfg.fusion,
+                  dropout_placement=cfg.dropout_placement, main_context=cfg.main_context, aux_context=cfg.aux_context)
+
+def loss_from_config(out, labels: torch.Tensor, cfg: Config) -> dict:
+    "`co2net_loss` with the weights, metric and summed terms of `cfg` (every term is still reported)."
+    return co2net_loss(out, labels, n_pairs=cfg.n_pairs, topk_ratio=cfg.topk_ratio, alpha1=cfg.alpha1,
+                       alpha2=cfg.alpha2, alpha3=cfg.alpha3, alpha4=cfg.alpha4, mutual_metric=cfg.mutual_metric,
+                       use=cfg.loss_terms, anet=cfg.family == 'activitynet12')
 
 def data_label(cfg: Config) -> str:
     "What data a number was measured on, for every printed or saved result."
@@ -477,9 +516,7 @@ def train(cfg: Config, *, dataset=None, resume=None, stop_at: int | None = None,
         x, y = load_batch(ds, next(batches), cfg.max_seqlen, gen, out=buf)  # (B, N, 2D), (B, C)
         model.train()
         out_ = model(x.to(device))
-        losses = co2net_loss(out_, y.to(device), n_pairs=cfg.n_pairs, topk_ratio=cfg.topk_ratio,
-                             alpha1=cfg.alpha1, alpha2=cfg.alpha2, alpha3=cfg.alpha3, alpha4=cfg.alpha4,
-                             mutual_metric=cfg.mutual_metric, anet=cfg.family == 'activitynet12')
+        losses = loss_from_config(out_, y.to(device), cfg)
         total = losses['total']
         if not torch.isfinite(total):
             raise FloatingPointError(f"iteration {it}: loss is {total.item()} "
