@@ -12,12 +12,13 @@ import torch
 from fastcore.script import call_parse, anno_parser
 from .train import (Config, PRESETS, SELECTION_LABELS, get_config, train, train_seeds, seeds_summary,
                           make_dataset, model_from_config, resolve_device, load_checkpoint, load_model_weights,
-                          evaluate_split, predict, headline_average, data_label, seed_everything)
-from .localize import localize_videos, write_results_json, detections_to_seconds
+                          evaluate_split, predict, predict_videos, headline_average, data_label,
+                          seed_everything)
+from .localize import write_results_json, detections_to_seconds
 
 # %% auto #0
 __all__ = ['COMMANDS', 'POSITIONAL', 'CliError', 'train_cmd', 'model_from_checkpoint', 'evaluate_cmd', 'read_feature_file',
-           'detect_videos', 'detect_cmd', 'convert_cmd', 'demo_figure', 'demo_cmd', 'run_command', 'main']
+           'detect_cmd', 'convert_cmd', 'demo_figure', 'demo_cmd', 'run_command', 'main']
 
 # %% ../nbs/10_cli.ipynb #a04eb7de
 class CliError(Exception):
@@ -145,17 +146,6 @@ def _feature_paths(features) -> list[Path]:
     if dup: raise CliError(f'two feature files share the video name(s) {dup}')
     return paths
 
-@torch.no_grad()
-def detect_videos(model, videos, *, class_threshold=0.2, gamma=0.2, device=None) -> dict:
-    "Detections (snippet units) of `model` on `videos`: (name, features (T, 2D)) pairs."
-    device = device or next(model.parameters()).device
-    model.eval()
-    def items():
-        for name, x in videos:
-            o = model(torch.from_numpy(x)[None].to(device))                     # x: (T, 2D) -> (1, T, 2D)
-            yield name, o.cas[0].float().cpu().numpy(), o.attn[0, :, 0].float().cpu().numpy()
-    return localize_videos(items(), class_threshold=class_threshold, gamma=gamma)
-
 @call_parse
 def detect_cmd(
     checkpoint: str,  # checkpoint file trained on features of the same kind (e.g. 2048-d I3D)
@@ -171,7 +161,7 @@ def detect_cmd(
     for p in paths: read_feature_file(p, state['meta']['feat_dim'], mmap=True)   # shapes of all files before the model
     videos = ((p.stem, read_feature_file(p, state['meta']['feat_dim'])) for p in paths)   # values, one at a time
     model, cfg, meta = model_from_checkpoint(checkpoint, device, state=state)
-    dets = detect_videos(model, videos, class_threshold=class_threshold, gamma=cfg.gamma, device=resolve_device(device))
+    dets = predict_videos(model, videos, class_threshold=class_threshold, gamma=cfg.gamma, device=resolve_device(device))
     write_results_json(dets, list(meta['classes']), out)
     js = json.loads(Path(out).read_text())          # list every video, also those without detections
     js['results'] = {p.stem: js['results'].get(p.stem, []) for p in paths}
@@ -204,7 +194,7 @@ def convert_cmd(
 def demo_figure(run, untrained, ds, path, video: int | None = None):
     "Save the demo figure: training curve and one test video (ground truth, attention, detections)."
     from matplotlib.figure import Figure
-    from co2net.data import ground_truth
+    from co2net.data import ground_truth, SECONDS_PER_SNIPPET
     from co2net.train import read_metrics
     i = int(ds.test_idx[0] if video is None else video)
     x = torch.as_tensor(np.asarray(ds.features(i), dtype=np.float32))[None]
@@ -212,7 +202,7 @@ def demo_figure(run, untrained, ds, path, video: int | None = None):
     with torch.no_grad():
         a1 = run.model.eval()(x.to(dev)).attn[0, :, 0].cpu().numpy()
         a0 = untrained.eval()(x.to(next(untrained.parameters()).device)).attn[0, :, 0].cpu().numpy()
-    spt = 16 / 25
+    spt = SECONDS_PER_SNIPPET
     t = np.arange(len(a1)) * spt
     fig = Figure(figsize=(9, 4.5)); (ax1, ax2) = fig.subplots(2, 1)
     recs = read_metrics(Path(run.out_dir)/'metrics.jsonl')

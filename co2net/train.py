@@ -14,9 +14,9 @@ import torch
 __all__ = ['SELECTIONS', 'SELECTION_LABELS', 'PRESETS', 'CHECKPOINT_FORMAT', 'Config', 'validate_config', 'get_config',
            'seed_everything', 'get_rng_state', 'set_rng_state', 'make_optimizer', 'save_checkpoint', 'load_checkpoint',
            'load_model_weights', 'resolve_device', 'make_demo_data', 'make_dataset', 'model_from_config',
-           'loss_from_config', 'data_label', 'predict', 'selection_score', 'split_videos', 'evaluate_split',
-           'read_metrics', 'plot_training_curves', 'headline_average', 'batch_buffer', 'TrainResult', 'train',
-           'finish_run', 'train_seeds', 'seeds_summary']
+           'loss_from_config', 'data_label', 'predict_videos', 'predict', 'selection_score', 'split_videos',
+           'evaluate_split', 'read_metrics', 'plot_training_curves', 'headline_average', 'batch_buffer', 'TrainResult',
+           'train', 'finish_run', 'train_seeds', 'seeds_summary']
 
 # %% ../nbs/07_train.ipynb #f6e8ecbe
 from .ccm import FUSIONS, CONTEXTS
@@ -333,18 +333,25 @@ def data_label(cfg: Config) -> str:
 
 # %% ../nbs/07_train.ipynb #5c90044a
 @torch.no_grad()
-def predict(model: torch.nn.Module, ds, idx, *, class_threshold: float = 0.2, gamma: float = 0.2,
-            device=None) -> dict:
-    "Detections (snippet units, end exclusive) of `model` on the videos `idx` of `ds`."
+@torch.no_grad()
+def predict_videos(model: torch.nn.Module, videos, *, class_threshold: float = 0.2, gamma: float = 0.2,
+                   device=None) -> dict:
+    "Detections (snippet units, end exclusive) of `model` on `videos`, (name, features (T, 2D)) pairs; dropout off."
     device = device or next(model.parameters()).device
     was_training = model.training; model.eval()
     def items():
-        for i in idx:
-            x = torch.as_tensor(np.asarray(ds.features(i), dtype=np.float32))[None].to(device)  # (1, T, 2D)
+        for name, features in videos:
+            x = torch.as_tensor(np.asarray(features, dtype=np.float32))[None].to(device)  # (1, T, 2D)
             out = model(x)
-            yield str(ds.names[i]), out.cas[0].float().cpu().numpy(), out.attn[0, :, 0].float().cpu().numpy()  # (T, C+1), (T,)
+            yield str(name), out.cas[0].float().cpu().numpy(), out.attn[0, :, 0].float().cpu().numpy()  # (T, C+1), (T,)
     try: return localize_videos(items(), class_threshold=class_threshold, gamma=gamma)
     finally: model.train(was_training)
+
+def predict(model: torch.nn.Module, ds, idx, *, class_threshold: float = 0.2, gamma: float = 0.2,
+            device=None) -> dict:
+    "Detections (snippet units, end exclusive) of `model` on the videos `idx` of `ds`."
+    return predict_videos(model, ((ds.names[i], ds.features(i)) for i in idx),
+                          class_threshold=class_threshold, gamma=gamma, device=device)
 
 def selection_score(result, family: str = 'thumos14') -> float:
     "Model-selection criterion of the official code: THUMOS sum of mAP@0.1..0.7, ActivityNet mean mAP."
@@ -377,10 +384,15 @@ def evaluate_split(model, ds, split, cfg: Config, device=None):
 
 # %% ../nbs/07_train.ipynb #e07b434d
 def read_metrics(path) -> list[dict]:
-    "The records of a metrics.jsonl file."
+    "The records of a metrics.jsonl file ([] while it does not exist yet); a line that is not JSON raises, naming it."
     path = Path(path)
     if not path.exists(): return []
-    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    out = []
+    for i, line in enumerate(path.read_text().splitlines()):
+        if not line.strip(): continue
+        try: out.append(json.loads(line))
+        except json.JSONDecodeError as e: raise ValueError(f"metrics log {path}, line {i + 1}: not JSON ({e})") from None
+    return out
 
 def _append_metrics(path, record):
     with open(path, 'a') as f: f.write(json.dumps(record) + '\n')

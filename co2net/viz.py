@@ -14,6 +14,7 @@ from .data import secs_to_snippets
 from .model import ModelOutput
 from .localize import OFFICIAL_THRESHOLDS, attention_runs, oic_scores, video_class_scores
 from .evaluate import precision_recall, interpolated_ap, evaluate_detections
+from .train import read_metrics
 
 # %% auto #0
 __all__ = ['OUTPUT_FIELDS', 'TCAM_KINDS', 'output_arrays', 'video_outputs', 'plot_features', 'tcam_view', 'plot_tcam',
@@ -293,20 +294,15 @@ def plot_pr_curves(gt, dets, classes=None, threshold: float = 0.5, class_names=N
     return fig
 
 # %% ../nbs/08_visualize.ipynb #30744da1
-def _read_jsonl(path) -> list[dict]:
-    import json
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"metrics log {path} does not exist")
-    out = []
-    for i, line in enumerate(path.read_text().splitlines()):
-        if not line.strip(): continue
-        try: out.append(json.loads(line))
-        except json.JSONDecodeError as e: raise ValueError(f"metrics log {path}, line {i + 1}: not JSON ({e})") from None
-    return out
+def _metrics_records(records) -> list[dict]:
+    "Records of a metrics log given as a path (read with `co2net.train.read_metrics`) or as records."
+    if not isinstance(records, (str, Path)): return list(records)
+    if not Path(records).exists(): raise FileNotFoundError(f"metrics log {records} does not exist")
+    return read_metrics(records)
 
 def plot_metrics(records, terms=None, thresholds=(0.1, 0.3, 0.5, 0.7), figsize=(8, 3.6)) -> Figure:
     "Loss terms (one panel each) and evaluation mAP (%) at `thresholds` against the iteration, from a metrics.jsonl path or its records."
-    records = _read_jsonl(records) if isinstance(records, (str, Path)) else list(records)
+    records = _metrics_records(records)
     train = [r for r in records if r.get('kind') == 'train']
     evals = [r for r in records if r.get('kind') == 'eval']
     if not train and not evals: raise ValueError("plot_metrics: no 'train' or 'eval' records in the log")
