@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #4ebe1052
 from __future__ import annotations
-import mmap, os, shutil, tempfile
+import mmap, os, pickle, pickletools, shutil, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -12,11 +12,12 @@ import torch
 
 # %% auto #0
 __all__ = ['FPS', 'SNIPPET_FRAMES', 'SECONDS_PER_SNIPPET', 'ANNOTATION_FILES', 'AMBIGUOUS_FILE', 'DATA_PRESETS',
-           'secs_to_snippets', 'snippets_to_secs', 'Annotations', 'read_ambiguous', 'load_annotations',
-           'write_ambiguous', 'write_annotations', 'multihot', 'ground_truth', 'DataPreset', 'get_data_preset',
-           'split_indices', 'stratified_split', 'take_rows', 'ArrayFeatureStore', 'FolderFeatureStore',
-           'validate_features', 'open_features', 'convert_features', 'WtalcDataset', 'load_dataset', 'snippet_strata',
-           'sample_snippets', 'uniform_snippets', 'PairBatchSampler', 'load_batch']
+           'SAFE_PICKLE_GLOBALS', 'secs_to_snippets', 'snippets_to_secs', 'Annotations', 'load_annotations', 'multihot',
+           'DataPreset', 'get_data_preset', 'split_indices', 'stratified_split', 'WtalcDataset', 'load_dataset',
+           'snippet_strata', 'sample_snippets', 'uniform_snippets', 'PairBatchSampler', 'load_batch', 'UnsafeFileError',
+           'load_npy', 'take_rows', 'ArrayFeatureStore', 'FolderFeatureStore', 'check_feature_array',
+           'check_feature_file', 'validate_features', 'ground_truth', 'read_ambiguous', 'write_ambiguous',
+           'write_annotations', 'open_features', 'convert_features']
 
 # %% ../nbs/00_data.ipynb #ffb60147
 FPS = 25  # frames per second assumed for every video
@@ -53,7 +54,7 @@ class Annotations:
         return (f'Annotations({len(self)} videos, {len(self.classes)} classes, '
                 f'{sum(len(s) for s in self.segments)} segments; {subs})')
 
-# %% ../nbs/00_data.ipynb #5713f3b1
+# %% ../nbs/00_data.ipynb #91084e24
 ANNOTATION_FILES = ('classlist', 'videoname', 'subset', 'duration', 'segments', 'labels', 'labels_all')
 AMBIGUOUS_FILE = 'Ambiguous_test.txt'
 
@@ -61,92 +62,21 @@ def _decode(a) -> np.ndarray:
     "bytes/str array -> str array"
     return np.array([x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(a).ravel()], dtype=str)
 
-def read_ambiguous(path) -> dict:
-    "Read an `Ambiguous_test.txt` (`name  start end` per line) into {name: (K, 2) float64 seconds}."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f'{path}: ambiguous-interval file not found')
-    out = {}
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip(): continue
-        parts = line.split()
-        if len(parts) != 3: raise ValueError(f'{path}, line {ln}: expected "name  start end", got {line!r}')
-        try: s, e = float(parts[1]), float(parts[2])
-        except ValueError: raise ValueError(f'{path}, line {ln}: start/end are not numbers in {line!r}') from None
-        out.setdefault(parts[0], []).append([s, e])
-    return {k: np.array(v, dtype=np.float64).reshape(-1, 2) for k, v in out.items()}
-
-# %% ../nbs/00_data.ipynb #91084e24
-def _as_segments(seg, name, path) -> np.ndarray:
-    try: a = np.asarray(seg, dtype=np.float64).reshape(-1, 2) if len(seg) else np.zeros((0, 2))
-    except (ValueError, TypeError): raise ValueError(f'{path}: video {name}: segments are not a list of [start, end] pairs') from None
-    if not np.isfinite(a).all(): raise ValueError(f'{path}: video {name}: segment times are not finite')
-    return a
-
 def load_annotations(folder) -> Annotations:
     "Read a W-TALC annotation folder (`<Name>-Annotations/`) and check that its arrays agree."
     folder = Path(folder)
-    if not folder.is_dir(): raise FileNotFoundError(f'{folder}: annotation folder not found')
-    missing = [f'{f}.npy' for f in ANNOTATION_FILES if not (folder/f'{f}.npy').exists()]
-    if missing: raise FileNotFoundError(f'{folder}: missing annotation file(s) {", ".join(missing)}')
-    raw = {f: np.load(folder/f'{f}.npy', allow_pickle=True) for f in ANNOTATION_FILES}
+    raw = _read_annotation_arrays(folder)  # {file stem: array}, all through load_npy: nothing in them runs
+    names, duration = _check_annotation_arrays(folder, raw)  # (N,) str, (N,) float64; one entry per video everywhere
     classes = list(_decode(raw['classlist']))
-    names, subset = _decode(raw['videoname']), _decode(raw['subset'])
-    duration = np.asarray(raw['duration'], dtype=np.float64)
-    n = len(names)
-    for f in ('subset', 'segments', 'labels', 'labels_all'):
-        if len(raw[f]) != n: raise ValueError(f'{folder/(f + ".npy")}: {len(raw[f])} entries but videoname.npy has {n}')
-    if duration.size != n: raise ValueError(f'{folder/"duration.npy"}: {duration.size} entries but videoname.npy has {n}')
-    if len(set(names)) != n: raise ValueError(f'{folder/"videoname.npy"}: duplicate video names')
     known = set(classes)
-    segments, seg_labels, labels_all = [], [], []
-    for i, name in enumerate(names):
-        seg = _as_segments(raw['segments'][i], name, folder/'segments.npy')
-        lab = [str(l) for l in raw['labels'][i]]
-        if len(lab) != len(seg):
-            raise ValueError(f'{folder/"labels.npy"}: video {name}: {len(lab)} labels for {len(seg)} segments')
-        lab_all = [str(l) for l in raw['labels_all'][i]]
-        for f, ls in (('labels.npy', lab), ('labels_all.npy', lab_all)):
-            bad = sorted(set(ls) - known)
-            if bad: raise ValueError(f'{folder/f}: video {name}: unknown class name(s) {bad} (not in classlist.npy)')
-        segments.append(seg); seg_labels.append(lab); labels_all.append(lab_all)
-    extra = {p.stem: np.load(p, allow_pickle=True) for p in sorted(folder.glob('*.npy')) if p.stem not in ANNOTATION_FILES}
+    segments = [_as_segments(s, v, folder/'segments.npy') for s, v in zip(raw['segments'], names)]  # N x (K_i, 2)
+    seg_labels = [_as_class_names(l, v, folder/'labels.npy', known, len(s))
+                  for l, v, s in zip(raw['labels'], names, segments)]  # aligned with the segments
+    labels_all = [_as_class_names(l, v, folder/'labels_all.npy', known) for l, v in zip(raw['labels_all'], names)]
     amb = read_ambiguous(folder/AMBIGUOUS_FILE) if (folder/AMBIGUOUS_FILE).exists() else None
-    return Annotations(names, classes, subset, duration.reshape(n), segments, seg_labels, labels_all,
-                       amb, extra, duration_column=duration.ndim == 2)
-
-# %% ../nbs/00_data.ipynb #0198f6c2
-def _obj_array(items) -> np.ndarray:
-    "1-d object array whose entries are the given Python objects (never broadcast into 2-d)."
-    a = np.empty(len(items), dtype=object)
-    for i, x in enumerate(items): a[i] = x
-    return a
-
-def _bytes_array(strs) -> np.ndarray:
-    return np.array([s.encode() for s in strs]) if len(strs) else np.zeros(0, dtype='S1')
-
-def write_ambiguous(amb: dict, path):
-    "Write {name: (K, 2) seconds} as an `Ambiguous_test.txt` (`name  start end`, two spaces)."
-    lines = [f'{name}  {float(s)!r} {float(e)!r}' for name, se in amb.items() for s, e in np.asarray(se).reshape(-1, 2)]
-    Path(path).write_text(''.join(l + '\n' for l in lines))
-
-def write_annotations(ann: Annotations, folder, overwrite=False):
-    "Write `ann` as a W-TALC annotation folder (same dtypes and containers as the real files)."
-    folder = Path(folder)
-    if folder.exists() and not overwrite and any((folder/f'{f}.npy').exists() for f in ANNOTATION_FILES):
-        raise FileExistsError(f'{folder}: already holds annotation files (pass overwrite=True)')
-    n = len(ann.names)
-    for f in ('subset', 'duration', 'segments', 'segment_labels', 'labels_all'):
-        if len(getattr(ann, f)) != n: raise ValueError(f'Annotations.{f} has {len(getattr(ann, f))} entries for {n} videos')
-    folder.mkdir(parents=True, exist_ok=True)
-    dur = np.asarray(ann.duration, dtype=np.float64).reshape((n, 1) if ann.duration_column else (n,))
-    arrays = dict(classlist=_bytes_array(ann.classes), videoname=_bytes_array(list(ann.names)),
-                  subset=_bytes_array(list(ann.subset)), duration=dur,
-                  segments=_obj_array([[[float(s), float(e)] for s, e in np.asarray(seg).reshape(-1, 2)] for seg in ann.segments]),
-                  labels=_obj_array([[str(l) for l in ls] for ls in ann.segment_labels]),
-                  labels_all=_obj_array([[str(l) for l in ls] for ls in ann.labels_all]))
-    for k, v in {**ann.extra, **arrays}.items(): np.save(folder/f'{k}.npy', v, allow_pickle=True)
-    if ann.ambiguous is not None: write_ambiguous(ann.ambiguous, folder/AMBIGUOUS_FILE)
-    return folder
+    extra = {k: v for k, v in raw.items() if k not in ANNOTATION_FILES}
+    return Annotations(names, classes, _decode(raw['subset']), duration, segments, seg_labels, labels_all,
+                       amb, extra, duration_column=raw['duration'].ndim == 2)
 
 # %% ../nbs/00_data.ipynb #5fa8876b
 def multihot(label_lists, classes) -> np.ndarray:
@@ -158,17 +88,6 @@ def multihot(label_lists, classes) -> np.ndarray:
             if l not in index: raise ValueError(f'video #{i}: unknown class name {l!r} (classes: {list(classes)[:5]}...)')
             out[i, index[l]] = 1.0
     return out
-
-# %% ../nbs/00_data.ipynb #8746fe18
-def ground_truth(ann: Annotations, idx=None) -> dict:
-    "Ground-truth instances of the videos `idx` (default: all) as columns video/label/start/end, in seconds."
-    idx = np.arange(len(ann)) if idx is None else np.asarray(idx, dtype=np.int64).ravel()
-    index = {c: k for k, c in enumerate(ann.classes)}
-    segs = [ann.segments[i] for i in idx]
-    video = np.array([ann.names[i] for i, s in zip(idx, segs) for _ in range(len(s))], dtype=str)
-    label = np.array([index[l] for i in idx for l in ann.segment_labels[i]], dtype=np.int64)
-    se = np.concatenate(segs) if len(segs) else np.zeros((0, 2))
-    return {'video': video, 'label': label, 'start': se[:, 0].astype(np.float64), 'end': se[:, 1].astype(np.float64)}
 
 # %% ../nbs/00_data.ipynb #8300dfe3
 @dataclass(frozen=True)
@@ -230,189 +149,19 @@ def stratified_split(labels, idx, val_fraction=0.2, seed=0):
     val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
     return np.setdiff1d(idx, val), val
 
-# %% ../nbs/00_data.ipynb #6050d65c
-def take_rows(src: np.ndarray, rows, out: np.ndarray) -> np.ndarray:
-    "out[:] = src[rows] for a float32 (T, F) `src` and a float32 (len(rows), F) `out`; returns `out`."
-    rows = np.asarray(rows, dtype=np.int64)
-    if (src.dtype == np.float32 and out.dtype == np.float32 and src.flags.c_contiguous and src.flags.writeable
-            and out.flags.c_contiguous and out.flags.writeable):
-        torch.index_select(torch.from_numpy(src), 0, torch.from_numpy(rows), out=torch.from_numpy(out))
-        return out
-    return np.take(src, rows, axis=0, out=out)
-
-# %% ../nbs/00_data.ipynb #95555355
-class ArrayFeatureStore:
-    "Features held in memory: one (T_i, F) array per video (e.g. read from the official object-array file)."
-    def __init__(self, arrays, source='<memory>'):
-        if isinstance(arrays, np.ndarray) and arrays.dtype != object and arrays.ndim == 3: arrays = list(arrays)
-        self.arrays, self.source = [np.asarray(a) for a in arrays], str(source)
-
-    @classmethod
-    def from_file(cls, path):
-        "Read the official `<Name>-I3D-JOINTFeatures.npy` object array."
-        path = Path(path)
-        if not path.exists(): raise FileNotFoundError(f'{path}: feature file not found')
-        a = np.load(path, allow_pickle=True, encoding='bytes')
-        if a.dtype != object and a.ndim != 3:
-            raise ValueError(f'{path}: expected an object array of (T_i, F) arrays, got {a.dtype} {a.shape}')
-        return cls(a, source=path)
-
-    def __len__(self): return len(self.arrays)
-    def shape(self, i): return self.arrays[i].shape
-    def n_snippets(self, i) -> int: return int(self.arrays[i].shape[0])
-    def features(self, i) -> np.ndarray: return self.arrays[i].astype(np.float32, copy=False)
-    def gather(self, i, rows, out=None) -> np.ndarray:
-        "Rows `rows` of video `i` as float32 (len(rows), F), written into `out` when given."
-        a = self.arrays[i]
-        if out is None: return a[rows].astype(np.float32, copy=False)
-        if a.dtype == np.float32: return take_rows(a, rows, out)
-        out[...] = a[rows]; return out
-    def __repr__(self): return f'ArrayFeatureStore({len(self)} videos from {self.source})'
-
-# %% ../nbs/00_data.ipynb #608bc1bd
-def _npy_header(path):
-    "(shape, fortran_order, dtype, data offset) of a .npy file, reading only its header."
-    with open(path, 'rb') as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
-                                     else np.lib.format.read_array_header_2_0(f))
-        except ValueError as e: raise ValueError(f'{path}: not a valid .npy file ({e})') from None
-        return shape, fortran, dtype, f.tell()
-
-class FolderFeatureStore:
-    "Features in a folder of per-video `<videoname>.npy` files, memory-mapped on demand (nothing stays mapped)."
-    def __init__(self, folder, names):
-        self.folder, self.names = Path(folder), [str(n) for n in names]
-        if not self.folder.is_dir(): raise FileNotFoundError(f'{self.folder}: feature folder not found')
-        self.paths = [self.folder/f'{n}.npy' for n in self.names]
-        missing = [n for n, p in zip(self.names, self.paths) if not p.exists()]
-        if missing: raise FileNotFoundError(f'{self.folder}: {len(missing)} video feature file(s) missing, e.g. '
-                                            + ', '.join(f'{n}.npy' for n in missing[:3]))
-        self.headers = []
-        for n, p in zip(self.names, self.paths):
-            shape, fortran, dtype, offset = _npy_header(p)
-            if fortran or dtype.hasobject or dtype.kind != 'f':
-                raise ValueError(f'{p}: video {n}: expected a C-ordered float array, got {dtype} (fortran={fortran})')
-            self.headers.append((shape, dtype, offset))
-
-    def __len__(self): return len(self.paths)
-    def shape(self, i): return self.headers[i][0]
-    def n_snippets(self, i) -> int: return int(self.headers[i][0][0]) if len(self.headers[i][0]) else 0
-    window_rows = 256  # rows mapped at once by `gather` (2 MB at 2048-d float32)
-    def _copy_rows(self, i, lo, hi, rows, out, pos=None):
-        "out[pos] = rows `rows` (all within lo..hi-1) of video i, through a map of just that byte span"
-        shape, dtype, offset = self.headers[i]
-        row_bytes = shape[1] * dtype.itemsize
-        start, end = offset + lo * row_bytes, offset + hi * row_bytes
-        map_start = start - start % mmap.ALLOCATIONGRANULARITY  # mmap offsets must be page aligned
-        with open(self.paths[i], 'rb') as f:
-            m = mmap.mmap(f.fileno(), end - map_start, access=mmap.ACCESS_READ, offset=map_start)
-        try:
-            span = np.frombuffer(m, dtype, count=(hi - lo) * shape[1], offset=start - map_start).reshape(hi - lo, shape[1])
-            if pos is None and dtype == np.float32: np.take(span, rows - lo, axis=0, out=out)
-            elif pos is None: out[...] = span[rows - lo]
-            else: out[pos] = span[rows - lo]
-            del span  # release the buffer before unmapping
-        finally: m.close()
-
-    def features(self, i) -> np.ndarray:
-        "The whole (T_i, F) float32 matrix of video `i` (read into memory, no mapping kept)."
-        return np.load(self.paths[i]).astype(np.float32, copy=False)
-    def gather(self, i, rows, out=None) -> np.ndarray:
-        "Copy rows `rows` of video `i`: maps only the byte span of those rows, copies them, unmaps at once."
-        shape, dtype, offset = self.headers[i]
-        rows = np.asarray(rows, dtype=np.int64)
-        if out is None: out = np.empty((len(rows), shape[1]), dtype=np.float32)
-        if len(rows) == 0: return out
-        lo, hi = int(rows.min()), int(rows.max()) + 1
-        if lo < 0 or hi > shape[0]: raise IndexError(f'{self.paths[i]}: rows {lo}..{hi - 1} outside 0..{shape[0] - 1}')
-        if hi - lo <= self.window_rows: self._copy_rows(i, lo, hi, rows, out)
-        else:  # long span: one small window at a time, so at most window_rows rows are ever mapped
-            for w in range(lo, hi, self.window_rows):
-                pos = np.flatnonzero((rows >= w) & (rows < w + self.window_rows))
-                if len(pos): self._copy_rows(i, w, min(w + self.window_rows, hi), rows[pos], out, pos)
-        return out
-    def __repr__(self): return f'FolderFeatureStore({len(self)} videos in {self.folder})'
-
-# %% ../nbs/00_data.ipynb #1cd6b1de
-def validate_features(store, names, feature_dim=None, check_values=True) -> int:
-    "Check `store` against the annotated video `names`; return the common feature width 2*D."
-    src = getattr(store, 'source', None) or getattr(store, 'folder', '<features>')
-    if len(store) != len(names):
-        raise ValueError(f'{src}: {len(store)} feature arrays but the annotations list {len(names)} videos')
-    width, chunk_rows, buf = feature_dim, 1024, None
-    if check_values and len(store) and len(store.shape(0)) == 2:
-        buf = np.empty((chunk_rows, store.shape(0)[1]), dtype=np.float32)
-    for i, name in enumerate(names):
-        shape = store.shape(i)
-        where = f'{src}: video {name}' if not hasattr(store, 'paths') else f'{store.paths[i]}: video {name}'
-        if len(shape) != 2: raise ValueError(f'{where}: expected a 2-d (T, 2*D) array, got shape {shape}')
-        if shape[0] == 0: raise ValueError(f'{where}: empty video (0 snippets)')
-        if width is None:
-            width = shape[1]
-            if width % 2: raise ValueError(f'{where}: feature width {width} is odd; expected [RGB D | FLOW D] = 2*D')
-        if shape[1] != width: raise ValueError(f'{where}: feature width {shape[1]}, expected 2*D = {width}')
-        if check_values:
-            n_bad, bad_rows = 0, []
-            for lo in range(0, shape[0], chunk_rows):  # chunks into one reused buffer: memory stays flat
-                rows = np.arange(lo, min(lo + chunk_rows, shape[0]))
-                x = store.gather(i, rows, out=buf[:len(rows)] if buf is not None and shape[1] == buf.shape[1] else None)
-                if not (np.isfinite(x.max()) and np.isfinite(x.min())):  # NaN propagates, Inf shows at an end
-                    bad = ~np.isfinite(x); n_bad += int(bad.sum()); bad_rows += list(lo + np.flatnonzero(bad.any(1)))
-            if n_bad: raise ValueError(f'{where}: {n_bad} NaN/Inf value(s) in {len(bad_rows)} snippet(s), first at snippet {bad_rows[0]}')
-    return int(width)
-
-# %% ../nbs/00_data.ipynb #a0ae48e3
-def open_features(features, names):
-    "A feature store from a folder path, an object-array .npy path, a store, or a sequence of arrays."
-    if isinstance(features, (str, os.PathLike)):
-        p = Path(features)
-        if p.is_dir(): return FolderFeatureStore(p, names)
-        if p.exists(): return ArrayFeatureStore.from_file(p)
-        raise FileNotFoundError(f'{p}: feature file or folder not found')
-    if hasattr(features, 'gather'): return features
-    return ArrayFeatureStore(features)
-
-def convert_features(object_array_path, out_folder=None, names=None, overwrite=False, check_values=True) -> Path:
-    "Write the object-array feature file as a folder of per-video `<videoname>.npy` float32 files (tmp folder, then rename)."
-    src = Path(object_array_path)
-    if names is None:
-        ann_dir = src.parent/src.name.replace('-I3D-JOINTFeatures.npy', '-Annotations')
-        if ann_dir == src.parent/src.name or not (ann_dir/'videoname.npy').exists():
-            raise FileNotFoundError(f'{src}: cannot find the video names; pass names= or put {ann_dir}/videoname.npy next to it')
-        names = _decode(np.load(ann_dir/'videoname.npy'))
-    names = [str(n) for n in names]
-    bad = [n for n in names if not n or '/' in n or n.startswith('.')]
-    if bad: raise ValueError(f'{src}: video name(s) not usable as file names: {bad[:3]}')
-    out = Path(out_folder) if out_folder is not None else src.with_suffix('')
-    if out.exists() and not overwrite: raise FileExistsError(f'{out}: already exists (pass overwrite=True)')
-    store = ArrayFeatureStore.from_file(src)
-    validate_features(store, names, check_values=check_values)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=out.parent))
-    try:
-        for i, n in enumerate(names): np.save(tmp/f'{n}.npy', np.ascontiguousarray(store.features(i)))
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old-', dir=out.parent)); old.rmdir()
-            os.rename(out, old); os.rename(tmp, out); shutil.rmtree(old)
-        else: os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    return out
-
 # %% ../nbs/00_data.ipynb #f01b97af
 class WtalcDataset:
-    "Annotations + features + split of one W-TALC dataset."
-    def __init__(self, ann: Annotations, features, preset='thumos14', val_fraction=0.2, seed=0, check_values=True):
+    "Annotations + features + split of one W-TALC dataset; `feature_dim` (2*D), when given, is the width required."
+    def __init__(self, ann: Annotations, features, preset='thumos14', val_fraction=0.2, seed=0, check_values=True,
+                 feature_dim: int | None = None):
         self.ann, self.preset = ann, get_data_preset(preset)
         self.store = open_features(features, ann.names)
-        self.feature_dim = validate_features(self.store, ann.names, check_values=check_values)  # 2*D
+        self.feature_dim = validate_features(self.store, ann.names, feature_dim, check_values)  # 2*D
         self.lengths = np.array([self.store.n_snippets(i) for i in range(len(ann))], dtype=np.int64)  # (N,)
         self.labels = multihot(ann.labels_all, ann.classes)  # (N, C) from labels_all, as the official code trains
         self.train_idx, self.test_idx, self.dropped_idx = split_indices(ann, self.preset, self.lengths)
         dropped_test = self.dropped_idx[ann.subset[self.dropped_idx] == self.preset.test_subset]
-        self.test_gt_idx = np.union1d(self.test_idx, dropped_test).astype(np.int64)  # GT scored at test time: dropped videos count as misses
+        self.test_gt_idx = np.union1d(self.test_idx, dropped_test).astype(np.int64)  # dropped test videos count as misses
         self.fit_idx, self.val_idx = stratified_split(self.labels, self.train_idx, val_fraction, seed)
 
     names = property(lambda self: self.ann.names)
@@ -428,8 +177,9 @@ class WtalcDataset:
                 f'train {len(self.train_idx)} (fit {len(self.fit_idx)} / val {len(self.val_idx)}), test {len(self.test_idx)}, '
                 f'dropped {len(self.dropped_idx)}; {self.store!r})')
 
-def load_dataset(root, name, preset='thumos14', features=None, **kwargs) -> WtalcDataset:
-    "Open `{root}/{name}-Annotations/` with features from `features` or the default file/folder next to it."
+# %% ../nbs/00_data.ipynb #3f6c1a9e
+def load_dataset(root, name, preset='thumos14', features=None, feature_dim: int | None = None, **kwargs) -> WtalcDataset:
+    "Open `{root}/{name}-Annotations/` with features from `features` or the default folder/file next to it."
     root = Path(root)
     ann = load_annotations(root/f'{name}-Annotations')
     if features is None:
@@ -437,7 +187,7 @@ def load_dataset(root, name, preset='thumos14', features=None, **kwargs) -> Wtal
         if folder.is_dir(): features = folder
         elif file.exists(): features = file
         else: raise FileNotFoundError(f'no features for {name}: neither {file} nor {folder}/ exists')
-    return WtalcDataset(ann, features, preset, **kwargs)
+    return WtalcDataset(ann, features, preset, feature_dim=feature_dim, **kwargs)
 
 # %% ../nbs/00_data.ipynb #9d3fbc28
 def snippet_strata(n_total, n_out):
@@ -507,3 +257,444 @@ def load_batch(ds: WtalcDataset, indices, n_snippets, rng=None, out=None):
         else: x[b] = ds.features(i)[rows]
     y = ds.labels[np.asarray(indices, dtype=np.int64)]  # (B, C)
     return torch.from_numpy(x), torch.from_numpy(y)
+
+# %% ../nbs/00_data.ipynb #2b3c4d5e
+def _npy_header(path, what='.npy file'):
+    "(shape, fortran_order, dtype, data offset) from a .npy header; for plain dtypes also checks the file is long enough."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f'{path}: {what} not found')
+    size = path.stat().st_size
+    if size == 0: raise ValueError(f'{path}: {what} is empty (0 bytes)')
+    with open(path, 'rb') as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                     else np.lib.format.read_array_header_2_0(f))
+        except (ValueError, EOFError, SyntaxError, TypeError) as e:  # bad magic, cut or garbled header
+            raise ValueError(f'{path}: {what} is not a valid .npy file or its header is cut off ({e})') from None
+        offset = f.tell()
+    if not dtype.hasobject:
+        need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if size - offset < need:
+            raise ValueError(f'{path}: {what} is truncated: its header announces {dtype} {shape} ({need} bytes of data) '
+                             f'but the file holds {size - offset}')
+    return shape, fortran, dtype, offset
+
+# %% ../nbs/00_data.ipynb #3c4d5e6f
+class UnsafeFileError(ValueError):
+    "A data file that names something other than plain numpy/str/bytes/number data: refused before unpickling."
+
+def _latin1_encode(text, encoding='latin1', errors='strict') -> bytes:
+    "`_codecs.encode` as numpy pickles use it (Python 3 bytes at protocol 2): latin-1 text -> bytes, nothing else."
+    if type(text) is not str or encoding not in ('latin1', 'latin-1') or errors != 'strict':
+        raise UnsafeFileError(f'_codecs.encode({type(text).__name__}, {encoding!r}) is not how numpy pickles bytes')
+    return text.encode('latin1')
+
+def _empty_bytes(*args) -> bytes:
+    "`bytes()` as Python 3 pickles b'' at protocol <= 2 (e.g. the data of an empty array): no argument, nothing else."
+    if args: raise UnsafeFileError(f'bytes() called with {len(args)} argument(s): not how numpy pickles empty bytes')
+    return b''
+
+def _safe_pickle_globals() -> dict:
+    "(module, name) -> object: every import a numpy pickle of arrays, str, bytes and numbers needs (numpy 1.x and 2.x)."
+    arr = np.zeros(1)
+    reconstruct, scalar, frombuffer = arr.__reduce__()[0], np.float64(0).__reduce__()[0], arr.__reduce_ex__(5)[0]
+    allowed = {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype, ('_codecs', 'encode'): _latin1_encode,
+               ('builtins', 'bytes'): _empty_bytes, ('__builtin__', 'bytes'): _empty_bytes}
+    for core in ('numpy.core', 'numpy._core'):  # numpy 1.x pickles name numpy.core.*, numpy 2.x numpy._core.*
+        allowed.update({(f'{core}.multiarray', '_reconstruct'): reconstruct, (f'{core}.multiarray', 'scalar'): scalar,
+                        (f'{core}.numeric', '_frombuffer'): frombuffer})
+    return allowed
+
+SAFE_PICKLE_GLOBALS = _safe_pickle_globals()
+
+# %% ../nbs/00_data.ipynb #4d5e6f70
+_REFUSED_OPS = {'INST', 'OBJ', 'NEWOBJ', 'NEWOBJ_EX', 'EXT1', 'EXT2', 'EXT4', 'PERSID', 'BINPERSID',
+                'NEXT_BUFFER', 'READONLY_BUFFER'}  # build objects without a checked import, or from outside the file
+_TEXT_OPS = {'STRING', 'BINSTRING', 'SHORT_BINSTRING', 'UNICODE', 'BINUNICODE', 'SHORT_BINUNICODE', 'BINUNICODE8'}
+
+def _pickle_imports(f, where) -> list:
+    "The (module, name) pairs a pickle stream would import, read from its opcodes; builds nothing."
+    names, last2, memo = [], [None, None], {}  # last2: the last two values pushed, when they are literal text
+    for op, arg, pos in pickletools.genops(f):
+        op = op.name
+        if op in _REFUSED_OPS: raise UnsafeFileError(f'{where}: refused: the pickle uses opcode {op} (byte {pos}), '
+                                                     'which plain numpy/str/number data never needs; no object was built')
+        if op in ('PUT', 'BINPUT', 'LONG_BINPUT', 'MEMOIZE'):
+            memo[len(memo) if op == 'MEMOIZE' else arg] = last2[1]; continue
+        if op == 'FRAME': continue
+        if op == 'GLOBAL': names.append(tuple(arg.split(' ', 1)))
+        if op == 'STACK_GLOBAL':  # module and name are the two values below it: they must be literal text
+            if not all(isinstance(s, str) for s in last2):
+                raise UnsafeFileError(f'{where}: refused: cannot tell which name the pickle imports at byte {pos}')
+            names.append(tuple(last2))
+        value = arg if op in _TEXT_OPS else memo.get(arg) if op in ('GET', 'BINGET', 'LONG_BINGET') else None
+        last2 = [last2[1], value]
+    return names
+
+class _SafeUnpickler(pickle.Unpickler):
+    "Unpickler that can import only `SAFE_PICKLE_GLOBALS` (second line of defence after the opcode scan)."
+    def __init__(self, f, where, **kwargs): super().__init__(f, **kwargs); self.where = where
+    def find_class(self, module, name):
+        if (module, name) not in SAFE_PICKLE_GLOBALS:
+            raise UnsafeFileError(f'{self.where}: refused: the pickle imports {module}.{name}')
+        return SAFE_PICKLE_GLOBALS[(module, name)]
+
+# %% ../nbs/00_data.ipynb #5e6f7081
+def load_npy(path, what='.npy file', encoding='ASCII', mmap_mode=None) -> np.ndarray:
+    """Read a .npy file without running code from it. Object arrays: pickled names checked before anything is
+    built (numpy arrays, dtypes and scalars only; str, bytes, numbers, bool, None, lists and tuples need none).
+    Plain arrays: `allow_pickle=False`, size checked against the header. Problems: ValueError naming `path`."""
+    path = Path(path)
+    shape, fortran, dtype, offset = _npy_header(path, what)
+    if not dtype.hasobject:
+        try: return np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
+        except (ValueError, EOFError, OSError) as e: raise ValueError(f'{path}: cannot read the {what} ({e})') from None
+    if mmap_mode is not None: raise ValueError(f'{path}: {what} holds Python objects and cannot be memory-mapped')
+    with open(path, 'rb') as f:
+        f.seek(offset)
+        try: imports = _pickle_imports(f, f'{path}: {what}')
+        except UnsafeFileError: raise
+        except ValueError as e: raise ValueError(f'{path}: {what} is truncated or corrupt ({e})') from None
+        bad = sorted({f'{m}.{n}' for m, n in imports if (m, n) not in SAFE_PICKLE_GLOBALS})
+        if bad: raise UnsafeFileError(
+            f'{path}: refused to unpickle the {what}: it names {", ".join(bad)}, which is not plain data (allowed: numpy '
+            'arrays, dtypes and scalars, str, bytes, int, float, bool, None, lists, tuples); no object was built')
+        f.seek(offset)
+        try: arr = _SafeUnpickler(f, f'{path}: {what}', encoding=encoding).load()
+        except UnsafeFileError: raise
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: {what} holds Python 2 text that is not {encoding} ({e}); try encoding='latin1'") from None
+        except Exception as e: raise ValueError(f'{path}: {what} is truncated or corrupt ({type(e).__name__}: {e})') from None
+    if not isinstance(arr, np.ndarray) or arr.shape != shape:
+        got = f'shape {arr.shape}' if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise ValueError(f'{path}: {what} is corrupt: the header announces an array of shape {shape}, the data holds {got}')
+    return arr
+
+# %% ../nbs/00_data.ipynb #6050d65c
+def take_rows(src: np.ndarray, rows, out: np.ndarray) -> np.ndarray:
+    "out[:] = src[rows] for a float32 (T, F) `src` and a float32 (len(rows), F) `out`; returns `out`."
+    rows = np.asarray(rows, dtype=np.int64)
+    if (src.dtype == np.float32 and out.dtype == np.float32 and src.flags.c_contiguous and src.flags.writeable
+            and out.flags.c_contiguous and out.flags.writeable):
+        torch.index_select(torch.from_numpy(src), 0, torch.from_numpy(rows), out=torch.from_numpy(out))
+        return out
+    return np.take(src, rows, axis=0, out=out)
+
+# %% ../nbs/00_data.ipynb #95555355
+class ArrayFeatureStore:
+    "Features held in memory: one (T_i, F) array per video (e.g. read from the official object-array file)."
+    def __init__(self, arrays, source='<memory>'):
+        if isinstance(arrays, np.ndarray) and arrays.dtype != object and arrays.ndim == 3: arrays = list(arrays)
+        self.arrays, self.source = [], str(source)
+        for i, a in enumerate(arrays):
+            try: self.arrays.append(np.asarray(a))
+            except (ValueError, TypeError) as e: raise ValueError(f'{source}: video #{i}: not a numeric array ({e})') from None
+
+    @classmethod
+    def from_file(cls, path):
+        "Read the official `<Name>-I3D-JOINTFeatures.npy` object array (safely: see `load_npy`)."
+        a = load_npy(path, 'feature file', encoding='bytes')
+        if a.dtype != object and a.ndim != 3:
+            raise ValueError(f'{path}: expected an object array of (T_i, F) arrays, got {a.dtype} {a.shape}')
+        return cls(a, source=path)
+
+    def __len__(self): return len(self.arrays)
+    def shape(self, i): return self.arrays[i].shape
+    def dtype(self, i): return self.arrays[i].dtype
+    def n_snippets(self, i) -> int: return int(self.arrays[i].shape[0])
+    def features(self, i) -> np.ndarray: return self.arrays[i].astype(np.float32, copy=False)
+    def gather(self, i, rows, out=None) -> np.ndarray:
+        "Rows `rows` of video `i` as float32 (len(rows), F), written into `out` when given."
+        a = self.arrays[i]
+        if out is None: return a[rows].astype(np.float32, copy=False)
+        if a.dtype == np.float32: return take_rows(a, rows, out)
+        out[...] = a[rows]; return out
+    def __repr__(self): return f'ArrayFeatureStore({len(self)} videos from {self.source})'
+
+# %% ../nbs/00_data.ipynb #608bc1bd
+class FolderFeatureStore:
+    "Features in a folder of per-video `<videoname>.npy` files, memory-mapped on demand (nothing stays mapped)."
+    def __init__(self, folder, names):
+        self.folder, self.names = Path(folder), [str(n) for n in names]
+        if not self.folder.is_dir(): raise FileNotFoundError(f'{self.folder}: feature folder not found')
+        self.paths = [self.folder/f'{n}.npy' for n in self.names]
+        missing = [n for n, p in zip(self.names, self.paths) if not p.exists()]
+        if missing: raise FileNotFoundError(f'{self.folder}: {len(missing)} video feature file(s) missing, e.g. '
+                                            + ', '.join(f'{n}.npy' for n in missing[:3]))
+        self.headers = []
+        for n, p in zip(self.names, self.paths):
+            shape, fortran, dtype, offset = _npy_header(p, 'feature file')  # also: file as long as its header says
+            _check_feature_dtype(dtype, f'{p}: video {n}')
+            if fortran: raise ValueError(f'{p}: video {n}: stored in Fortran order; save it C-ordered to memory-map it')
+            self.headers.append((shape, dtype, offset))
+
+    def __len__(self): return len(self.paths)
+    def shape(self, i): return self.headers[i][0]
+    def dtype(self, i): return self.headers[i][1]
+    def n_snippets(self, i) -> int: return int(self.headers[i][0][0]) if len(self.headers[i][0]) else 0
+    window_rows = 256  # rows mapped at once by `gather` (2 MB at 2048-d float32)
+    def _copy_rows(self, i, lo, hi, rows, out, pos=None):
+        "out[pos] = rows `rows` (all within lo..hi-1) of video i, through a map of just that byte span"
+        shape, dtype, offset = self.headers[i]
+        row_bytes = shape[1] * dtype.itemsize
+        start, end = offset + lo * row_bytes, offset + hi * row_bytes
+        map_start = start - start % mmap.ALLOCATIONGRANULARITY  # mmap offsets must be page aligned
+        with open(self.paths[i], 'rb') as f:
+            try: m = mmap.mmap(f.fileno(), end - map_start, access=mmap.ACCESS_READ, offset=map_start)
+            except (ValueError, OSError) as e:
+                raise ValueError(f'{self.paths[i]}: feature file changed since the store opened it ({e})') from None
+        try:
+            span = np.frombuffer(m, dtype, count=(hi - lo) * shape[1], offset=start - map_start).reshape(hi - lo, shape[1])
+            if pos is None and dtype == np.float32: np.take(span, rows - lo, axis=0, out=out)
+            elif pos is None: out[...] = span[rows - lo]
+            else: out[pos] = span[rows - lo]
+            del span  # release the buffer before unmapping
+        finally: m.close()
+
+    def features(self, i) -> np.ndarray:
+        "The whole (T_i, F) float32 matrix of video `i` (read into memory, no mapping kept)."
+        return load_npy(self.paths[i], 'feature file').astype(np.float32, copy=False)
+    def gather(self, i, rows, out=None) -> np.ndarray:
+        "Copy rows `rows` of video `i`: maps only the byte span of those rows, copies them, unmaps at once."
+        shape, dtype, offset = self.headers[i]
+        rows = np.asarray(rows, dtype=np.int64)
+        if out is None: out = np.empty((len(rows), shape[1]), dtype=np.float32)
+        if len(rows) == 0: return out
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        if lo < 0 or hi > shape[0]: raise IndexError(f'{self.paths[i]}: rows {lo}..{hi - 1} outside 0..{shape[0] - 1}')
+        if hi - lo <= self.window_rows: self._copy_rows(i, lo, hi, rows, out)
+        else:  # long span: one small window at a time, so at most window_rows rows are ever mapped
+            for w in range(lo, hi, self.window_rows):
+                pos = np.flatnonzero((rows >= w) & (rows < w + self.window_rows))
+                if len(pos): self._copy_rows(i, w, min(w + self.window_rows, hi), rows[pos], out, pos)
+        return out
+    def __repr__(self): return f'FolderFeatureStore({len(self)} videos in {self.folder})'
+
+# %% ../nbs/00_data.ipynb #b2c3d4e6
+def _check_feature_dtype(dtype, where):
+    "The dtype part of the feature rule: real floating point only."
+    dtype = np.dtype(dtype)
+    if dtype.kind != 'f':
+        kind = {'i': 'integers', 'u': 'unsigned integers', 'b': 'booleans', 'c': 'complex numbers',
+                'O': 'Python objects'}.get(dtype.kind, 'not numbers')
+        raise ValueError(f'{where}: features of dtype {dtype} ({kind}); expected real floating point values '
+                         '(float16, float32 or float64)')
+
+def _check_feature_dim(feat_dim):
+    "None, or the required width as an int (positive, even)."
+    if feat_dim is None: return None
+    if isinstance(feat_dim, bool) or not isinstance(feat_dim, (int, np.integer)) or feat_dim < 2 or feat_dim % 2:
+        raise ValueError(f'the feature width must be a positive even number 2*D = [RGB D | FLOW D], got {feat_dim!r}')
+    return int(feat_dim)
+
+def _check_feature_shape(shape, where, feat_dim=None, like=''):
+    "The shape part: 2-d (T, 2*D), T >= 1, width `feat_dim` when known (`like`: where that width comes from), even."
+    if len(shape) != 2:
+        raise ValueError(f'{where}: expected a 2-d (T, 2*D) array, one [RGB | FLOW] row per snippet, got shape {tuple(shape)}')
+    if shape[0] == 0: raise ValueError(f'{where}: empty video (0 snippets)')
+    width = int(shape[1])
+    if feat_dim is not None and width != feat_dim:
+        half = ' (an RGB-only or FLOW-only file?)' if 2 * width == feat_dim else ''
+        raise ValueError(f'{where}: feature width {width}, expected {feat_dim} = RGB {feat_dim // 2} + FLOW {feat_dim // 2} '
+                         f'per snippet ([RGB | FLOW] concatenated{like}){half}')
+    if width % 2: raise ValueError(f'{where}: feature width {width} is odd; features must be [RGB D | FLOW D], 2*D wide')
+
+# %% ../nbs/00_data.ipynb #c3d4e5f7
+def check_feature_array(x, where: str, feat_dim: int | None = None, check_values: bool = True) -> np.ndarray:
+    """One video's features checked by co2net's feature rule; returned as float32 (the same array if it already is).
+    dtype: real floating point (float16/32/64); integer, bool, complex and object arrays are refused. Shape: 2-d
+    (T, 2*D), T >= 1, even width [RGB D | FLOW D]; `feat_dim` (2*D), when given, is the width required.
+    `check_values`: no NaN/Inf after the float32 conversion. Errors are ValueErrors that begin with `where`."""
+    feat_dim = _check_feature_dim(feat_dim)
+    if not isinstance(x, np.ndarray):
+        try: x = np.asarray(x)
+        except (ValueError, TypeError) as e: raise ValueError(f'{where}: not a numeric array ({e})') from None
+    _check_feature_dtype(x.dtype, where)
+    _check_feature_shape(x.shape, where, feat_dim)
+    with np.errstate(over='ignore'): x = x.astype(np.float32, copy=False)  # too large for float32: Inf, caught below
+    if check_values and not (np.isfinite(x.max()) and np.isfinite(x.min())):  # NaN propagates, Inf shows at an end
+        bad = ~np.isfinite(x); rows = np.flatnonzero(bad.any(1))
+        raise ValueError(f'{where}: {int(bad.sum())} NaN/Inf value(s) in {len(rows)} snippet(s), first at snippet {rows[0]}')
+    return x
+
+# %% ../nbs/00_data.ipynb #f7a8b9c0
+def check_feature_file(path, feat_dim: int | None = None, where: str | None = None):
+    "The rule of `check_feature_array` on a .npy file's header alone (shape, dtype; size checked), for checks before any compute."
+    shape, fortran, dtype, offset = _npy_header(path, 'feature file')  # a truncated or pickled file is refused here too
+    _check_feature_dtype(dtype, where or str(path))
+    _check_feature_shape(shape, where or str(path), _check_feature_dim(feat_dim))
+    return shape, dtype
+
+# %% ../nbs/00_data.ipynb #1cd6b1de
+def validate_features(store, names, feature_dim=None, check_values=True) -> int:
+    "Check every video of `store` against the annotated `names` with the rule of `check_feature_array`; return 2*D."
+    src = getattr(store, 'source', None) or getattr(store, 'folder', '<features>')
+    if len(store) != len(names):
+        raise ValueError(f'{src}: {len(store)} feature arrays but the annotations list {len(names)} videos')
+    width, like, chunk_rows, buf = _check_feature_dim(feature_dim), '', 1024, None
+    if check_values and len(store) and len(store.shape(0)) == 2:
+        buf = np.empty((chunk_rows, store.shape(0)[1]), dtype=np.float32)
+    for i, name in enumerate(names):
+        shape = store.shape(i)
+        where = f'{src}: video {name}' if not hasattr(store, 'paths') else f'{store.paths[i]}: video {name}'
+        if hasattr(store, 'dtype'): _check_feature_dtype(store.dtype(i), where)
+        _check_feature_shape(shape, where, width, like)
+        if width is None: width, like = int(shape[1]), f', as in video {name}'
+        if check_values:
+            n_bad, bad_rows = 0, []
+            for lo in range(0, shape[0], chunk_rows):  # chunks into one reused buffer: memory stays flat
+                rows = np.arange(lo, min(lo + chunk_rows, shape[0]))
+                with np.errstate(over='ignore'):  # float64 beyond float32's range becomes Inf: reported below
+                    x = store.gather(i, rows, out=buf[:len(rows)] if buf is not None and shape[1] == buf.shape[1] else None)
+                if not (np.isfinite(x.max()) and np.isfinite(x.min())):  # NaN propagates, Inf shows at an end
+                    bad = ~np.isfinite(x); n_bad += int(bad.sum()); bad_rows += list(lo + np.flatnonzero(bad.any(1)))
+            if n_bad: raise ValueError(f'{where}: {n_bad} NaN/Inf value(s) in {len(bad_rows)} snippet(s), first at snippet {bad_rows[0]}')
+    return int(width)
+
+# %% ../nbs/00_data.ipynb #0718293a
+def _read_annotation_arrays(folder: Path) -> dict:
+    "{file stem: array} for every .npy of an annotation folder (required files first), each through `load_npy`."
+    if not folder.is_dir(): raise FileNotFoundError(f'{folder}: annotation folder not found')
+    missing = [f'{f}.npy' for f in ANNOTATION_FILES if not (folder/f'{f}.npy').exists()]
+    if missing: raise FileNotFoundError(f'{folder}: missing annotation file(s) {", ".join(missing)}')
+    raw = {f: load_npy(folder/f'{f}.npy', 'annotation file') for f in ANNOTATION_FILES}
+    raw.update({p.stem: load_npy(p, 'annotation file') for p in sorted(folder.glob('*.npy')) if p.stem not in ANNOTATION_FILES})
+    return raw
+
+def _check_annotation_arrays(folder: Path, raw: dict):
+    "(names (N,) str, duration (N,) float64 seconds) once every array has one entry per video."
+    for f in ANNOTATION_FILES:
+        if raw[f].ndim == 0: raise ValueError(f'{folder/f}.npy: expected one entry per video, got a 0-d {raw[f].dtype} array')
+    for f in ('classlist', 'videoname', 'subset'):
+        bad = sorted({type(x).__name__ for x in raw[f].ravel() if not isinstance(x, (str, bytes))})
+        if bad: raise ValueError(f'{folder/f}.npy: expected names (str or bytes), found {", ".join(bad)}')
+    names = _decode(raw['videoname'])
+    n = len(names)
+    if n == 0: raise ValueError(f'{folder/"videoname.npy"}: lists no videos')
+    for f in ('subset', 'segments', 'labels', 'labels_all'):
+        if len(raw[f]) != n: raise ValueError(f'{folder/(f + ".npy")}: {len(raw[f])} entries but videoname.npy has {n}')
+    try: duration = np.asarray(raw['duration'], dtype=np.float64)
+    except (ValueError, TypeError): raise ValueError(f'{folder/"duration.npy"}: durations are not numbers') from None
+    if duration.size != n: raise ValueError(f'{folder/"duration.npy"}: {duration.size} entries but videoname.npy has {n}')
+    if not np.isfinite(duration).all(): raise ValueError(f'{folder/"duration.npy"}: {int((~np.isfinite(duration)).sum())} duration(s) not finite')
+    if len(set(names)) != n: raise ValueError(f'{folder/"videoname.npy"}: duplicate video names')
+    return names, duration.reshape(n)
+
+def _as_segments(seg, name, path) -> np.ndarray:
+    "One video's segments as (K, 2) float64 seconds."
+    try: a = np.asarray(seg, dtype=np.float64).reshape(-1, 2) if len(seg) else np.zeros((0, 2))
+    except (ValueError, TypeError): raise ValueError(f'{path}: video {name}: segments are not a list of [start, end] pairs') from None
+    if not np.isfinite(a).all(): raise ValueError(f'{path}: video {name}: segment times are not finite')
+    return a
+
+def _as_class_names(entry, name, path, known, n_segments=None) -> list:
+    "One video's list of class names (str), checked against the class list (and the segment count)."
+    if isinstance(entry, (str, bytes)) or not isinstance(entry, (list, tuple, np.ndarray)):
+        raise ValueError(f'{path}: video {name}: expected a list of class names, got {type(entry).__name__}')
+    labels = [l.decode(errors='replace') if isinstance(l, bytes) else str(l) for l in entry]
+    if n_segments is not None and len(labels) != n_segments:
+        raise ValueError(f'{path}: video {name}: {len(labels)} labels for {n_segments} segments')
+    bad = sorted(set(labels) - known)
+    if bad: raise ValueError(f'{path}: video {name}: unknown class name(s) {bad} (not in classlist.npy)')
+    return labels
+
+# %% ../nbs/00_data.ipynb #8746fe18
+def ground_truth(ann: Annotations, idx=None) -> dict:
+    "Ground-truth instances of the videos `idx` (default: all) as columns video/label/start/end, in seconds."
+    idx = np.arange(len(ann)) if idx is None else np.asarray(idx, dtype=np.int64).ravel()
+    index = {c: k for k, c in enumerate(ann.classes)}
+    segs = [ann.segments[i] for i in idx]
+    video = np.array([ann.names[i] for i, s in zip(idx, segs) for _ in range(len(s))], dtype=str)
+    label = np.array([index[l] for i in idx for l in ann.segment_labels[i]], dtype=np.int64)
+    se = np.concatenate(segs) if len(segs) else np.zeros((0, 2))
+    return {'video': video, 'label': label, 'start': se[:, 0].astype(np.float64), 'end': se[:, 1].astype(np.float64)}
+
+# %% ../nbs/00_data.ipynb #5713f3b1
+def read_ambiguous(path) -> dict:
+    "Read an `Ambiguous_test.txt` (`name  start end` per line) into {name: (K, 2) float64 seconds}."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f'{path}: ambiguous-interval file not found')
+    try: text = path.read_text()
+    except UnicodeDecodeError: raise ValueError(f'{path}: not a text file of "name  start end" lines') from None
+    out = {}
+    for ln, line in enumerate(text.splitlines(), 1):
+        if not line.strip(): continue
+        parts = line.split()
+        if len(parts) != 3: raise ValueError(f'{path}, line {ln}: expected "name  start end", got {line!r}')
+        try: s, e = float(parts[1]), float(parts[2])
+        except ValueError: raise ValueError(f'{path}, line {ln}: start/end are not numbers in {line!r}') from None
+        out.setdefault(parts[0], []).append([s, e])
+    return {k: np.array(v, dtype=np.float64).reshape(-1, 2) for k, v in out.items()}
+
+# %% ../nbs/00_data.ipynb #0198f6c2
+def _obj_array(items) -> np.ndarray:
+    "1-d object array whose entries are the given Python objects (never broadcast into 2-d)."
+    a = np.empty(len(items), dtype=object)
+    for i, x in enumerate(items): a[i] = x
+    return a
+
+def _bytes_array(strs) -> np.ndarray:
+    return np.array([s.encode() for s in strs]) if len(strs) else np.zeros(0, dtype='S1')
+
+def write_ambiguous(amb: dict, path):
+    "Write {name: (K, 2) seconds} as an `Ambiguous_test.txt` (`name  start end`, two spaces)."
+    lines = [f'{name}  {float(s)!r} {float(e)!r}' for name, se in amb.items() for s, e in np.asarray(se).reshape(-1, 2)]
+    Path(path).write_text(''.join(l + '\n' for l in lines))
+
+def write_annotations(ann: Annotations, folder, overwrite=False):
+    "Write `ann` as a W-TALC annotation folder (same dtypes and containers as the real files)."
+    folder = Path(folder)
+    if folder.exists() and not overwrite and any((folder/f'{f}.npy').exists() for f in ANNOTATION_FILES):
+        raise FileExistsError(f'{folder}: already holds annotation files (pass overwrite=True)')
+    n = len(ann.names)
+    for f in ('subset', 'duration', 'segments', 'segment_labels', 'labels_all'):
+        if len(getattr(ann, f)) != n: raise ValueError(f'Annotations.{f} has {len(getattr(ann, f))} entries for {n} videos')
+    folder.mkdir(parents=True, exist_ok=True)
+    dur = np.asarray(ann.duration, dtype=np.float64).reshape((n, 1) if ann.duration_column else (n,))
+    arrays = dict(classlist=_bytes_array(ann.classes), videoname=_bytes_array(list(ann.names)),
+                  subset=_bytes_array(list(ann.subset)), duration=dur,
+                  segments=_obj_array([[[float(s), float(e)] for s, e in np.asarray(seg).reshape(-1, 2)] for seg in ann.segments]),
+                  labels=_obj_array([[str(l) for l in ls] for ls in ann.segment_labels]),
+                  labels_all=_obj_array([[str(l) for l in ls] for ls in ann.labels_all]))
+    for k, v in {**ann.extra, **arrays}.items(): np.save(folder/f'{k}.npy', v, allow_pickle=True)
+    if ann.ambiguous is not None: write_ambiguous(ann.ambiguous, folder/AMBIGUOUS_FILE)
+    return folder
+
+# %% ../nbs/00_data.ipynb #a0ae48e3
+def open_features(features, names):
+    "A feature store from a folder path, an object-array .npy path, a store, or a sequence of arrays."
+    if isinstance(features, (str, os.PathLike)):
+        p = Path(features)
+        if p.is_dir(): return FolderFeatureStore(p, names)
+        if p.exists(): return ArrayFeatureStore.from_file(p)
+        raise FileNotFoundError(f'{p}: feature file or folder not found')
+    if hasattr(features, 'gather'): return features
+    return ArrayFeatureStore(features)
+
+def convert_features(object_array_path, out_folder=None, names=None, overwrite=False, check_values=True) -> Path:
+    "Write the object-array feature file as a folder of per-video `<videoname>.npy` float32 files (tmp folder, then rename)."
+    src = Path(object_array_path)
+    if names is None:
+        ann_dir = src.parent/src.name.replace('-I3D-JOINTFeatures.npy', '-Annotations')
+        if ann_dir == src.parent/src.name or not (ann_dir/'videoname.npy').exists():
+            raise FileNotFoundError(f'{src}: cannot find the video names; pass names= or put {ann_dir}/videoname.npy next to it')
+        names = _decode(load_npy(ann_dir/'videoname.npy', 'annotation file'))
+    names = [str(n) for n in names]
+    bad = [n for n in names if not n or '/' in n or n.startswith('.')]
+    if bad: raise ValueError(f'{src}: video name(s) not usable as file names: {bad[:3]}')
+    out = Path(out_folder) if out_folder is not None else src.with_suffix('')
+    if out.exists() and not overwrite: raise FileExistsError(f'{out}: already exists (pass overwrite=True)')
+    store = ArrayFeatureStore.from_file(src)
+    validate_features(store, names, check_values=check_values)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=out.parent))
+    try:
+        for i, n in enumerate(names): np.save(tmp/f'{n}.npy', np.ascontiguousarray(store.features(i)))
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old-', dir=out.parent)); old.rmdir()
+            os.rename(out, old); os.rename(tmp, out); shutil.rmtree(old)
+        else: os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    return out
