@@ -72,6 +72,7 @@ class AddFusion(nn.Module):
     "'add' alternative: the branch output is main + aux, shape (B, D, T)."
     def forward(self, main, aux): return main + aux
 
+# %% ../nbs/02_ccm.ipynb #7f58689e
 class SqueezeExcitationFusion(nn.Module):
     "'se' alternative: squeeze [main; aux] over time, excite the main channels (Hu et al. 2018)."
     def __init__(self, dim: int, reduction: int = 16):
@@ -102,6 +103,7 @@ def make_fusion(kind: str, dim: int, *, main_context: str = 'global', aux_contex
     if kind == 'ssma': raise ValueError("make_fusion: 'ssma' is not implemented (its layers cannot be specified faithfully; see 02_ccm)")
     raise ValueError(f"make_fusion: unknown fusion {kind!r}, expected one of {FUSIONS}")
 
+# %% ../nbs/02_ccm.ipynb #76a8bf42
 def fusion_param_count(kind: str, dim: int, se_reduction: int = 16) -> int:
     "Learnable parameters of one branch fusion module, from the layer formulas."
     if kind == 'ccm': return 2 * (dim * dim * 3 + dim)        # two Conv1d(D, D, 3) with bias

@@ -73,6 +73,7 @@ def _cosine(u, v, eps: float = 1e-12):
     norms = torch.linalg.vector_norm(u, dim=-2) * torch.linalg.vector_norm(v, dim=-2)
     return dot / norms.clamp_min(eps)
 
+# %% ../nbs/04_losses.ipynb #4bed0a40
 def coactivity_loss(features, cas_supp, labels, *, n_pairs: int = 3, margin: float = 0.5, eps: float = 1e-12):
     "W-TALC co-activity similarity loss over the first `n_pairs` pairs (0,1),(2,3),...; features (B,T,D), cas_supp (B,T,C+1), labels (B,C)."
     _check_cas(cas_supp, 'cas_supp'); _check_labels(labels, cas_supp)
@@ -116,6 +117,7 @@ def attention_distance(pred, target, metric: str = 'mse', eps: float = 1e-6):
     m = (p + t) / 2
     return (0.5 * _bernoulli_kl(t, m) + 0.5 * _bernoulli_kl(p, m)).mean()
 
+# %% ../nbs/04_losses.ipynb #08149a8b
 def mutual_loss(rgb_attn, flow_attn, metric: str = 'mse', eps: float = 1e-6):
     "Eq. 6: `1/2 d(rgb, sg(flow)) + 1/2 d(flow, sg(rgb))`, each attention the detached target of the other."
     return (0.5 * attention_distance(rgb_attn, flow_attn.detach(), metric, eps)
@@ -141,6 +143,7 @@ def loss_weights(*, alpha1: float = 0.8, alpha2: float = 0.8, alpha3: float = 1.
     return {'mil_orig': 1.0, 'mil_supp': 1.0, 'coactivity': alpha3, 'mutual': 1.0 if anet else alpha4,
             'norm': alpha1, 'guide': alpha2}
 
+# %% ../nbs/04_losses.ipynb #b5e54763
 def _check_use(use):
     "Normalise `use` (a term name or an iterable of names) to a frozenset, rejecting unknown names."
     use = frozenset((use,) if isinstance(use, str) else use)
