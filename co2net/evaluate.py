@@ -7,13 +7,15 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 import numpy as np
-from .data import secs_to_snippets, snippets_to_secs, ground_truth
+from fastcore.basics import patch
+from .data import secs_to_snippets, snippets_to_secs, ground_truth, AMBIGUOUS_FILE
 
 # %% auto #0
-__all__ = ['GT_KEYS', 'DET_KEYS', 'PROTOCOLS', 'make_columns', 'check_columns', 'segment_tiou', 'interpolated_ap',
-           'detection_ap_naive', 'tiou_thresholds', 'candidate_pairs', 'match_detections', 'ap_from_tp', 'detection_ap',
-           'DetectionResult', 'evaluate_detections', 'filter_ambiguous', 'Protocol', 'evaluate_protocol',
-           'synthetic_detections', 'precision_recall', 'classification_map']
+__all__ = ['GT_KEYS', 'DET_KEYS', 'TIE_RULES', 'PROTOCOLS', 'MISSING_AMBIGUOUS', 'make_columns', 'check_columns', 'segment_tiou',
+           'interpolated_ap', 'visit_order', 'detection_ap_naive', 'tiou_thresholds', 'candidate_pairs', 'tie_keys',
+           'match_detections', 'ap_from_tp', 'detection_ap', 'DetectionResult', 'evaluate_detections',
+           'filter_ambiguous', 'Protocol', 'evaluate_protocol', 'synthetic_detections', 'precision_recall',
+           'thumos14_ambiguous_videos', 'classification_map']
 
 # %% ../nbs/06_evaluate.ipynb #4bf7e017
 GT_KEYS = ('video', 'label', 'start', 'end')
@@ -77,8 +79,23 @@ def interpolated_ap(precision, recall) -> float:
     changed = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
     return float(np.sum((mrec[changed] - mrec[changed - 1]) * mprec[changed]))
 
-def detection_ap_naive(gt, dets, thresholds, classes=None) -> np.ndarray:
+# %% ../nbs/06_evaluate.ipynb #e497240e
+TIE_RULES = ('reference', 'earlier')
+
+def _check_tie_rule(tie_rule):
+    if tie_rule not in TIE_RULES: raise ValueError(f'tie_rule must be one of {TIE_RULES}, got {tie_rule!r}')
+
+def visit_order(tiou, tie_rule='reference') -> np.ndarray:
+    """Order in which a prediction tries its candidate GT; `tiou` (float64) is over all GT of its video and class, in
+    GT order. Highest tIoU first; equal tIoU as the reference's `tiou.argsort()[::-1]`, or earlier GT first ('earlier')."""
+    _check_tie_rule(tie_rule)
+    if tie_rule == 'reference': return tiou.argsort()[::-1]          # the reference's call, on the same array
+    return np.argsort(-tiou, kind='stable')
+
+# %% ../nbs/06_evaluate.ipynb #1db1c092
+def detection_ap_naive(gt, dets, thresholds, classes=None, tie_rule='reference') -> np.ndarray:
     "AP (len(classes), n_thr) with a Python loop per prediction (teaching version); NaN for a class without GT."
+    _check_tie_rule(tie_rule)
     thresholds = np.asarray(thresholds, dtype=np.float64)
     classes = np.unique(gt['label']) if classes is None else np.asarray(classes)
     ap = np.zeros((len(classes), len(thresholds)))
@@ -98,7 +115,7 @@ def detection_ap_naive(gt, dets, thresholds, classes=None) -> np.ndarray:
             cand = np.array(cand)
             r = gt_rows[cand]
             tiou = segment_tiou(dets['start'][d], dets['end'][d], gt['start'][r], gt['end'][r])
-            ranked = np.argsort(-tiou, kind='stable')          # best tIoU first, earlier GT on ties
+            ranked = visit_order(tiou, tie_rule)               # best tIoU first
             for t, thr in enumerate(thresholds):
                 for k in ranked:
                     if tiou[k] < thr: fp[t, i] = 1; break
@@ -155,19 +172,58 @@ def candidate_pairs(gt, dets, min_threshold=0.1):
     keep = tiou >= min_threshold if min_threshold > 0 else np.ones(len(tiou), bool)
     return pred[keep], gt_idx[keep], tiou[keep]
 
+# %% ../nbs/06_evaluate.ipynb #48f8c8e7
+def tie_keys(gt, dets, pred, gt_idx, tiou, tie_rule='reference') -> np.ndarray:
+    """Secondary sort key of the candidate pairs `(pred, gt_idx, tiou)` that orders each prediction's GT of equal tIoU
+    as `visit_order` does: the GT index ('earlier'); under 'reference', for every prediction with tied candidates,
+    the GT's position in `visit_order` of its full tIoU array (all GT of its video and class, in GT order)."""
+    _check_tie_rule(tie_rule)
+    key = np.asarray(gt_idx).copy()
+    if tie_rule == 'earlier' or len(pred) < 2: return key
+    o = np.lexsort((tiou, pred))
+    tie = (pred[o][1:] == pred[o][:-1]) & (tiou[o][1:] == tiou[o][:-1])
+    tied = np.unique(pred[o][1:][tie])                                # (n_tied,) predictions with equal-tIoU candidates
+    if not len(tied): return key
+    n_gt = len(gt['label'])
+    videos = np.unique(gt['video'])
+    n_lab = int(max(gt['label'].max(), dets['label'].max())) + 1
+    g_grp = np.searchsorted(videos, gt['video']) * n_lab + gt['label']   # (G,) (video, class) group of each GT
+    by_grp = np.argsort(g_grp, kind='stable')                         # GT by group, in GT order inside a group
+    d_grp = np.searchsorted(videos, dets['video'][tied]) * n_lab + dets['label'][tied]
+    lo = np.searchsorted(g_grp[by_grp], d_grp, 'left')
+    n = np.searchsorted(g_grp[by_grp], d_grp, 'right') - lo           # (n_tied,) GT in each prediction's group
+    first = np.cumsum(n) - n
+    rows = by_grp[np.repeat(lo - first, n) + np.arange(n.sum())]      # each tied prediction's GT, in GT order
+    full = segment_tiou(np.repeat(dets['start'][tied], n), np.repeat(dets['end'][tied], n),
+                        gt['start'][rows], gt['end'][rows])            # the reference's tIoU arrays, end to end
+    position = np.empty(len(rows), np.int64)                          # of each GT in its prediction's visiting order
+    seen = {}                                                         # equal predictions give equal arrays
+    for i, p in enumerate(tied):
+        a, b = first[i], first[i] + n[i]
+        k = (d_grp[i], dets['start'][p], dets['end'][p])
+        if k not in seen:
+            seen[k] = np.empty(b - a, np.int64)
+            seen[k][visit_order(full[a:b].copy())] = np.arange(b - a)   # the same call on the same array
+        position[a:b] = seen[k]
+    sel = np.flatnonzero(np.isin(pred, tied))
+    flat = np.repeat(np.arange(len(tied)), n) * n_gt + rows           # increasing: (tied prediction, GT row)
+    key[sel] = position[np.searchsorted(flat, np.searchsorted(tied, pred[sel]) * n_gt + gt_idx[sel])]
+    return key
+
 # %% ../nbs/06_evaluate.ipynb #eebb163d
-def match_detections(gt, dets, thresholds, by_score=None) -> np.ndarray:
+def match_detections(gt, dets, thresholds, by_score=None, tie_rule='reference') -> np.ndarray:
     """TP flags (n_thr, P) of each detection (input order) at each threshold: the reference's greedy
     matching, computed as deferred acceptance in vectorised rounds."""
     thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     n_thr, n_det, n_gt = len(thresholds), len(dets['score']), len(gt['label'])
+    _check_tie_rule(tie_rule)
     tp = np.zeros((n_thr, n_det), dtype=bool)
     if n_det == 0 or n_gt == 0: return tp
     if by_score is None: by_score = np.argsort(-dets['score'], kind='stable')   # priority order (stable ties)
     rank = np.empty(n_det, np.int64); rank[by_score] = np.arange(n_det)
     pred, gt_idx, tiou = candidate_pairs(gt, dets, thresholds.min())
-    # preference lists: by prediction priority, then tIoU descending, then GT order
-    o = np.lexsort((gt_idx, -tiou, rank[pred]))
+    # preference lists: by prediction priority, then tIoU descending, then the visiting order of equal tIoU
+    o = np.lexsort((tie_keys(gt, dets, pred, gt_idx, tiou, tie_rule), -tiou, rank[pred]))
     pred, gt_idx, tiou = pred[o], gt_idx[o], tiou[o]
     t_of, e_of = np.nonzero(tiou[None, :] >= thresholds[:, None])     # edges, threshold-major: still sorted
     agent_id = t_of * n_det + rank[pred[e_of]]                       # one agent per (threshold, prediction)
@@ -211,12 +267,12 @@ def ap_from_tp(tp, n_gt) -> np.ndarray:
     drec = np.diff(recall, axis=1, prepend=0.)                          # 0 where recall does not change
     return np.sum(drec * mprec, axis=1)
 
-def detection_ap(gt, dets, thresholds, classes=None) -> np.ndarray:
+def detection_ap(gt, dets, thresholds, classes=None, tie_rule='reference') -> np.ndarray:
     "AP (len(classes), n_thr), vectorised; same result as `detection_ap_naive`. NaN for a class without GT."
     thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     classes = np.unique(gt['label']) if classes is None else np.asarray(classes)
     by_score = np.argsort(-dets['score'], kind='stable')
-    tp = match_detections(gt, dets, thresholds, by_score)              # (n_thr, P)
+    tp = match_detections(gt, dets, thresholds, by_score, tie_rule)    # (n_thr, P)
     order = by_score[np.argsort(dets['label'][by_score], kind='stable')]   # by class, then score (stable)
     lab = dets['label'][order]
     n_gt = np.bincount(gt['label'], minlength=int(np.max(classes, initial=-1)) + 1) if len(gt['label']) else None
@@ -231,6 +287,9 @@ def detection_ap(gt, dets, thresholds, classes=None) -> np.ndarray:
 # %% ../nbs/06_evaluate.ipynb #da5070bd
 def _range_key(lo, hi) -> str: return f'{lo:g}:{hi:g}'
 
+_AMBIGUOUS_NOTE = {'no list': ' WITHOUT the Ambiguous filter (the data has no Ambiguous list)',
+                   'skipped': f' WITHOUT the Ambiguous filter ({AMBIGUOUS_FILE} missing; skipped on request)'}
+
 @dataclass
 class DetectionResult:
     "AP per class and tIoU threshold (fractions in [0, 1]), mAP per threshold and averages; tables print percent."
@@ -243,19 +302,30 @@ class DetectionResult:
     data: str = ''
     class_names: list | None = None
     n_unscored: int = 0  # detections dropped because their class has no GT in the evaluated videos
+    headline_range: tuple = ()  # (lo, hi) of the headline average; empty = all thresholds
+    tie_rule: str = 'reference'  # how equal tIoU were ordered (see `visit_order`)
+    ambiguous_filter: str = ''  # '' (not in the protocol), 'applied', 'no list' or 'skipped'
+    n_ambiguous_removed: int = 0  # detections removed by the Ambiguous filter
 
     @property
     def evaluated(self) -> np.ndarray: return self.n_gt > 0  # (C,) classes that count in the mean
     @property
     def map(self) -> np.ndarray: return self.ap[self.evaluated].mean(0)  # (n_thr,)
+    def _mean_map(self, lo, hi) -> float:
+        sel = (self.thresholds >= lo - 1e-9) & (self.thresholds <= hi + 1e-9)
+        return float(self.map[sel].mean()) if sel.any() else float('nan')
     @property
     def averages(self) -> dict:
         ranges = self.average_ranges or ((self.thresholds.min(), self.thresholds.max()),)
-        out = {}
-        for lo, hi in ranges:
-            sel = (self.thresholds >= lo - 1e-9) & (self.thresholds <= hi + 1e-9)
-            out[_range_key(lo, hi)] = float(self.map[sel].mean()) if sel.any() else float('nan')
-        return out
+        return {_range_key(lo, hi): self._mean_map(lo, hi) for lo, hi in ranges}
+    def headline(self) -> tuple[str, float]:
+        "(name, fraction) of the protocol's headline average, e.g. ('AVG mAP@0.1:0.7', 0.43)."
+        lo, hi = self.headline_range or (self.thresholds.min(), self.thresholds.max())
+        return f'AVG mAP@{_range_key(lo, hi)}', self._mean_map(lo, hi)
+    @property
+    def protocol_label(self) -> str:
+        "The protocol's name, with 'without Ambiguous filter' when its filter was not applied."
+        return self.protocol + (' without Ambiguous filter' if self.ambiguous_filter in _AMBIGUOUS_NOTE else '')
     def _rows(self, per_class):
         head = ['tIoU'] + [f'{t:g}' for t in self.thresholds] + [f'AVG {k}' for k in self.averages]
         rows = [['mAP'] + [f'{100 * m:.2f}' for m in self.map] + [f'{100 * v:.2f}' for v in self.averages.values()]]
@@ -266,7 +336,9 @@ class DetectionResult:
                 rows.append([name] + [f'{100 * a:.2f}' for a in self.ap[c]] + [''] * len(self.averages))
         return head, rows
     def caption(self) -> str:
-        return (f"detection mAP (%), protocol '{self.protocol}', data: {self.data or 'unnamed'}, "
+        amb = _AMBIGUOUS_NOTE.get(self.ambiguous_filter, '')
+        if self.ambiguous_filter == 'applied': amb = f', Ambiguous filter applied ({self.n_ambiguous_removed} detections removed)'
+        return (f"detection mAP (%), protocol '{self.protocol}'{amb}, data: {self.data or 'unnamed'}, "
                 f'{int(self.evaluated.sum())} classes, {int(self.n_gt.sum())} GT, {int(self.n_pred.sum())} detections'
                 + (f' ({self.n_unscored} more not scored: class without GT)' if self.n_unscored else ''))
     def table(self, per_class=False) -> str:
@@ -285,9 +357,10 @@ class DetectionResult:
 
 # %% ../nbs/06_evaluate.ipynb #b8e91457
 def evaluate_detections(gt, dets, thresholds, n_classes=None, *, averages=(), protocol='custom', data='',
-                        class_names=None) -> DetectionResult:
+                        class_names=None, headline=(), tie_rule='reference') -> DetectionResult:
     """Detection AP/mAP of `dets` against `gt` (same units) at each tIoU threshold, as the ActivityNet reference.
     Classes scored: those present in `gt`. `n_classes` (optional) fixes the label range and the rows of `.ap`."""
+    _check_tie_rule(tie_rule)
     gt = check_columns(gt, 'ground truth', n_classes)
     if len(gt['label']) == 0: raise ValueError('ground truth is empty: nothing to evaluate')
     dets = check_columns(dets, 'detections', n_classes)
@@ -311,11 +384,11 @@ def evaluate_detections(gt, dets, thresholds, n_classes=None, *, averages=(), pr
         dets = {k: v[scored] for k, v in dets.items()}
     if len(dets['label']) == 0: warnings.warn('no detections to score: every AP is 0')
     ap = np.full((n_cls, len(thresholds)), np.nan)
-    ap[gt_classes] = detection_ap(gt, dets, thresholds, gt_classes)
+    ap[gt_classes] = detection_ap(gt, dets, thresholds, gt_classes, tie_rule)
     return DetectionResult(ap=ap, thresholds=thresholds, n_gt=np.bincount(gt['label'], minlength=n_cls),
                            n_pred=np.bincount(dets['label'], minlength=n_cls), average_ranges=tuple(averages),
                            protocol=protocol, data=data, class_names=None if class_names is None else list(class_names),
-                           n_unscored=int((~scored).sum()))
+                           n_unscored=int((~scored).sum()), headline_range=tuple(headline), tie_rule=tie_rule)
 
 # %% ../nbs/06_evaluate.ipynb #f262d6b3
 def filter_ambiguous(dets, ambiguous_secs) -> dict:
@@ -346,19 +419,27 @@ class Protocol:
     averages: tuple  # ((lo, hi), ...)
     ambiguous: bool  # apply `filter_ambiguous` (needs `ann.ambiguous`)
     description: str = ''
+    headline: tuple = ()  # (lo, hi): the average reported first; empty = all thresholds
 
 PROTOCOLS = {
     'co2net': Protocol('co2net', 'snippets', tuple(tiou_thresholds(0.1, 0.9, 0.1)), ((0.1, 0.5), (0.1, 0.7), (0.1, 0.9)), True,
-                       'CO2-Net THUMOS14: snippet units, GT rounded half-to-even, Ambiguous filter'),
+                       'CO2-Net THUMOS14: snippet units, GT rounded half-to-even, Ambiguous filter', (0.1, 0.7)),
     'seconds': Protocol('seconds', 'seconds', tuple(tiou_thresholds(0.1, 0.7, 0.1)), ((0.1, 0.5), (0.1, 0.7)), False,
-                        'BaS-Net/UM style: seconds, no Ambiguous filter (all GT videos, not their 210-video subset)'),
+                        'BaS-Net/UM style: seconds, no Ambiguous filter (all GT videos, not their 210-video subset)', (0.1, 0.7)),
     'activitynet': Protocol('activitynet', 'snippets', tuple(tiou_thresholds(0.5, 0.95, 0.05)), ((0.5, 0.95),), False,
-                            'ActivityNet1.2 as CO2-Net: snippet units, tIoU 0.5:0.05:0.95'),
+                            'ActivityNet1.2 as CO2-Net: snippet units, tIoU 0.5:0.05:0.95', (0.5, 0.95)),
 }
 
-def evaluate_protocol(ann, idx, dets_snippets, protocol='co2net', data=None) -> DetectionResult:
-    "Evaluate detections (snippet units, end exclusive) on videos `idx` of `ann` under a named protocol."
+# %% ../nbs/06_evaluate.ipynb #104398d7
+MISSING_AMBIGUOUS = ('error', 'skip')
+
+def evaluate_protocol(ann, idx, dets_snippets, protocol='co2net', data=None, *, missing_ambiguous='error',
+                      tie_rule='reference') -> DetectionResult:
+    """Evaluate detections (snippet units, end exclusive) on videos `idx` of `ann` under a named protocol.
+    `missing_ambiguous='skip'` evaluates THUMOS14 without its missing Ambiguous list (labelled so) instead of failing."""
     if protocol not in PROTOCOLS: raise ValueError(f'unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}')
+    if missing_ambiguous not in MISSING_AMBIGUOUS:
+        raise ValueError(f'missing_ambiguous must be one of {MISSING_AMBIGUOUS}, got {missing_ambiguous!r}')
     P = PROTOCOLS[protocol]
     idx = np.asarray(idx, dtype=np.int64).reshape(-1)
     names = np.asarray(ann.names).astype(str)[idx]
@@ -372,13 +453,19 @@ def evaluate_protocol(ann, idx, dets_snippets, protocol='co2net', data=None) -> 
                          f'(first: {dets["video"][outside][0]})')
     gt = ground_truth(ann, idx)                                          # seconds
     if len(gt['label']) == 0: raise ValueError(f'the {len(idx)} evaluated videos have no ground-truth segments')
-    if P.ambiguous:
-        if ann.ambiguous is None: warnings.warn(f"protocol '{P.name}': the annotations have no Ambiguous list; filter skipped")
-        else: dets = filter_ambiguous(dets, ann.ambiguous)
+    amb_state, n_removed = '', 0
+    if P.ambiguous and ann.ambiguous is not None:
+        kept = filter_ambiguous(dets, ann.ambiguous)
+        amb_state, n_removed, dets = 'applied', len(dets['score']) - len(kept['score']), kept
+    elif P.ambiguous:                           # no list: an error on THUMOS14 unless skipped (see under the hood)
+        amb_state = _missing_ambiguous_list(names, ann.classes, P.name, missing_ambiguous)
     if P.units == 'snippets': gt = dict(gt, start=secs_to_snippets(gt['start']), end=secs_to_snippets(gt['end']))
     else: dets = dict(dets, start=snippets_to_secs(dets['start']), end=snippets_to_secs(dets['end']))
-    return evaluate_detections(gt, dets, P.thresholds, n_classes, averages=P.averages, protocol=P.name,
-                               data=data or f'{len(idx)} videos', class_names=list(ann.classes))
+    res = evaluate_detections(gt, dets, P.thresholds, n_classes, averages=P.averages, protocol=P.name,
+                              data=data or f'{len(idx)} videos', class_names=list(ann.classes), headline=P.headline,
+                              tie_rule=tie_rule)
+    res.ambiguous_filter, res.n_ambiguous_removed = amb_state, n_removed
+    return res
 
 # %% ../nbs/06_evaluate.ipynb #a2bb18d4
 def synthetic_detections(gt, n, seed=0, n_classes=None) -> dict:
@@ -414,16 +501,76 @@ def synthetic_detections(gt, n, seed=0, n_classes=None) -> dict:
         np.round(np.concatenate([score, score[dup] * rng.uniform(0.5, 1, n_dup), rng.uniform(0, 0.6, n_fp)]), 3))
 
 # %% ../nbs/06_evaluate.ipynb #aaa56ae5
-def precision_recall(gt, dets, threshold, cls) -> tuple:
+def precision_recall(gt, dets, threshold, cls, tie_rule='reference') -> tuple:
     "Raw (recall, precision) of class `cls` at one tIoU threshold, one point per detection in score order."
     gt, dets = check_columns(gt, 'ground truth'), check_columns(dets, 'detections')
     n_gt = int((gt['label'] == cls).sum())
     if n_gt == 0: raise ValueError(f'class {cls} has no ground truth')
     rows = np.flatnonzero(dets['label'] == cls)
     rows = rows[np.argsort(-dets['score'][rows], kind='stable')]
-    tp = match_detections(gt, dets, [threshold])[0, rows]
+    tp = match_detections(gt, dets, [threshold], tie_rule=tie_rule)[0, rows]
     tp_cum = np.cumsum(tp)
     return tp_cum / n_gt, tp_cum / np.arange(1, len(rows) + 1)
+
+# %% ../nbs/06_evaluate.ipynb #20b0e1d4
+_THUMOS14_CLASSES = frozenset('''
+BaseballPitch BasketballDunk Billiards CleanAndJerk CliffDiving CricketBowling CricketShot Diving FrisbeeCatch
+GolfSwing HammerThrow HighJump JavelinThrow LongJump PoleVault Shotput SoccerPenalty TennisSwing ThrowDiscus
+VolleyballSpiking'''.split())
+# the 213 THUMOS14 test videos (Thumos14reduced has 212 of them: video_test_0001292 is absent)
+_THUMOS14_TEST = frozenset(f'video_test_{i:07d}' for i in (
+    4, 6, 7, 11, 26, 28, 39, 45, 46, 51, 58, 62, 73, 85, 113, 129, 131, 173, 179, 188, 211, 220, 238, 242, 250,
+    254, 270, 273, 278, 285, 292, 293, 308, 319, 324, 353, 355, 357, 367, 372, 374, 379, 392, 405, 412, 413,
+    423, 426, 429, 437, 442, 443, 444, 448, 450, 461, 464, 504, 505, 538, 541, 549, 556, 558, 560, 569, 577,
+    591, 593, 601, 602, 611, 615, 617, 622, 624, 626, 635, 664, 665, 671, 672, 673, 689, 691, 698, 701, 714,
+    716, 718, 723, 724, 730, 737, 740, 756, 762, 765, 767, 771, 785, 786, 793, 796, 798, 807, 814, 839, 844,
+    846, 847, 854, 864, 873, 882, 887, 896, 897, 903, 940, 946, 950, 964, 981, 987, 989, 991, 1008, 1038, 1039,
+    1040, 1058, 1064, 1066, 1072, 1075, 1076, 1078, 1079, 1080, 1081, 1098, 1114, 1118, 1123, 1127, 1129, 1134,
+    1135, 1146, 1153, 1159, 1162, 1163, 1164, 1168, 1174, 1182, 1194, 1195, 1201, 1202, 1207, 1209, 1219, 1223,
+    1229, 1235, 1247, 1255, 1257, 1267, 1268, 1270, 1276, 1281, 1292, 1307, 1309, 1313, 1314, 1319, 1324, 1325,
+    1339, 1343, 1358, 1369, 1389, 1391, 1409, 1431, 1433, 1446, 1447, 1452, 1459, 1460, 1463, 1468, 1483, 1484,
+    1495, 1496, 1508, 1512, 1522, 1527, 1531, 1532, 1549, 1556, 1558))
+# the 37 videos that THUMOS14's Ambiguous_test.txt covers
+_THUMOS14_AMBIGUOUS = frozenset(f'video_test_{i:07d}' for i in (
+    278, 293, 367, 405, 426, 437, 448, 461, 549, 593, 611, 615, 624, 664, 691, 714, 718, 847, 940, 989, 1075,
+    1076, 1079, 1127, 1134, 1168, 1201, 1209, 1267, 1292, 1343, 1433, 1496, 1508, 1512, 1532, 1549))
+
+def thumos14_ambiguous_videos(names, classes) -> list:
+    """The evaluated videos (`names`) whose THUMOS14 score depends on `Ambiguous_test.txt`: those its list covers, when
+    the data is THUMOS14 (its 20 classes, every `video_test_*` name a THUMOS14 test video); [] for other data."""
+    names = set(map(str, names))
+    if set(map(str, classes)) != _THUMOS14_CLASSES: return []
+    if any(n.startswith('video_test_') and n not in _THUMOS14_TEST for n in names): return []
+    return sorted(names & _THUMOS14_AMBIGUOUS)
+
+def _missing_ambiguous_list(names, classes, protocol, missing_ambiguous) -> str:
+    "Ambiguous state when the annotations have no list: 'no list' (not THUMOS14), 'skipped' (opted out) or an error."
+    affected = thumos14_ambiguous_videos(names, classes)
+    if not affected: return 'no list'                                 # e.g. synthetic data: nothing to filter with
+    if missing_ambiguous == 'skip': return 'skipped'
+    raise FileNotFoundError(
+        f"protocol '{protocol}' on THUMOS14 needs {AMBIGUOUS_FILE} in the annotation folder, and it is missing: "
+        f"{len(affected)} of the evaluated videos ({', '.join(affected[:3])}{', ...' if len(affected) > 3 else ''}) have "
+        f"ambiguous intervals that the protocol filters out. Restore the file, or pass missing_ambiguous='skip' to "
+        "evaluate without the filter (the result is then labelled 'without Ambiguous filter').")
+
+# %% ../nbs/06_evaluate.ipynb #fe0930a9
+@patch
+def to_dict(self: DetectionResult) -> dict:
+    "JSON-ready summary: mAP, averages, headline and per-class AP in percent (keys ending in `_pct`), classes by name."
+    names = [str(n) for n in (self.class_names or range(len(self.ap)))]
+    if len(set(names)) != len(names): raise ValueError('to_dict: class names are not unique')
+    pct = lambda x: 100 * float(x) if np.isfinite(x) else None
+    head_name, head = self.headline()
+    return {'protocol': self.protocol, 'protocol_label': self.protocol_label, 'data': self.data,
+            'ambiguous_filter': self.ambiguous_filter or 'not in the protocol',
+            'n_ambiguous_removed': int(self.n_ambiguous_removed), 'tie_rule': self.tie_rule,
+            'thresholds': [float(t) for t in self.thresholds], 'map_pct': [pct(m) for m in self.map],
+            'averages_pct': {k: pct(v) for k, v in self.averages.items()},
+            'headline_name': head_name, 'headline_pct': pct(head),
+            'ap_pct': {n: [pct(a) for a in self.ap[c]] if self.evaluated[c] else None for c, n in enumerate(names)},
+            'n_gt': {n: int(self.n_gt[c]) for c, n in enumerate(names)},
+            'n_pred': {n: int(self.n_pred[c]) for c, n in enumerate(names)}, 'n_unscored': int(self.n_unscored)}
 
 # %% ../nbs/06_evaluate.ipynb #4624a491
 def classification_map(scores, labels) -> float:

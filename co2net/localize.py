@@ -4,17 +4,17 @@
 
 # %% ../nbs/05_localize.ipynb #c4491b27
 from __future__ import annotations
-import json, math
+import json, math, os
 from pathlib import Path
 import numpy as np
 from fastcore.meta import delegates
 from .data import snippets_to_secs
 
 # %% auto #0
-__all__ = ['DETECTION_KEYS', 'OFFICIAL_THRESHOLDS', 'RESULTS_VERSION', 'EXTERNAL_DATA', 'empty_detections', 'concat_detections',
-           'check_outputs', 'soft_nms_naive', 'localize_video_naive', 'video_class_scores', 'select_classes',
-           'attention_runs', 'oic_scores', 'overlap_clusters', 'soft_nms', 'video_proposals', 'all_proposals',
-           'localize_videos', 'localize_video', 'localize_videos_naive', 'detections_difference',
+__all__ = ['DETECTION_KEYS', 'OFFICIAL_THRESHOLDS', 'RESULTS_VERSION', 'EXTERNAL_DATA_NOT_STATED', 'empty_detections',
+           'concat_detections', 'check_outputs', 'soft_nms_naive', 'localize_video_naive', 'video_class_scores',
+           'select_classes', 'attention_runs', 'oic_scores', 'overlap_clusters', 'soft_nms', 'video_proposals',
+           'all_proposals', 'localize_videos', 'localize_video', 'localize_videos_naive', 'detections_difference',
            'random_video_outputs', 'detections_to_seconds', 'write_results_json', 'read_results_json']
 
 # %% ../nbs/05_localize.ipynb #d9127a4a
@@ -200,6 +200,7 @@ def _soft_nms_block(box: np.ndarray, size: np.ndarray, sigma: float, watch_ties:
         box[rr, 0, cc] = other[:, 0] * np.exp(-(iou * iou) / sigma)
     return tie_seen
 
+# %% ../nbs/05_localize.ipynb #d456fe6f
 def _soft_nms_rows(row_id: np.ndarray, start, end, score, sigma, max_cells, watch_ties=False):
     "Run `_soft_nms_block` with one row per distinct `row_id` (input order kept inside a row): (decayed scores, tie flag per input box)."
     out, tied = np.empty(len(score)), np.zeros(len(score), bool)
@@ -224,6 +225,7 @@ def _soft_nms_rows(row_id: np.ndarray, start, end, score, sigma, max_cells, watc
         tied[src] = tie_seen[row]
     return out, tied
 
+# %% ../nbs/05_localize.ipynb #4da8adb5
 def overlap_clusters(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     "Cluster id of every integer box `[start, end]`: boxes of one group chained by overlaps (intersection > 0 under the '+1' convention) share a cluster."
     order = np.lexsort((start, group))                               # by group, then start
@@ -237,6 +239,7 @@ def overlap_clusters(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> n
     cluster[order] = np.cumsum(new_cluster) - 1
     return cluster
 
+# %% ../nbs/05_localize.ipynb #ecb2d002
 def soft_nms(group: np.ndarray, start: np.ndarray, end: np.ndarray, score: np.ndarray,
              sigma: float = 0.3, clusters: bool = True, max_cells: int = 2_000_000) -> np.ndarray:
     "Gaussian soft-NMS run independently in each `group` (e.g. one per video and class) on integer `[start, end]` boxes; returns the decayed scores aligned with the input. Ties are broken as the official code breaks them (input order, head swaps); identical boxes may swap scores with each other."
@@ -336,6 +339,7 @@ def all_proposals(items, *, class_threshold: float = 0.2, gamma: float = 0.2,
     return names, {'video_index': pv, 'label': label.astype(np.int64), 'start': s.astype(np.float64),
                    'end': (e + 1).astype(np.float64), 'score': score}
 
+# %% ../nbs/05_localize.ipynb #56b66409
 @delegates(all_proposals)
 def localize_videos(items, *, sigma: float = 0.3, **kwargs) -> dict:
     "Localize every `(video_name, cas (T, C+1), attn (T,))` of `items` (same C for all): detection columns (snippet units, end exclusive), soft-NMS per video and class."
@@ -408,28 +412,60 @@ def detections_to_seconds(dets: dict) -> dict:
     return out
 
 RESULTS_VERSION = 'VERSION 1.3'
-EXTERNAL_DATA = {'used': True, 'details': 'I3D features pre-trained on Kinetics (W-TALC features)'}
+EXTERNAL_DATA_NOT_STATED = {'used': None, 'details': 'not stated'}
 
-def write_results_json(dets: dict, classes, path, *, units: str = 'snippets') -> Path:
-    "Write detections to an ActivityNet results JSON (segments in seconds). `units` says what `dets` are in: 'snippets' (what localization returns; converted) or 'seconds'."
+def _check_external_data(external_data) -> dict:
+    ok = (isinstance(external_data, dict) and set(external_data) == {'used', 'details'}
+          and (external_data['used'] is None or isinstance(external_data['used'], bool))
+          and isinstance(external_data['details'], str))
+    if not ok: raise ValueError("external_data must be {'used': True, False or None, 'details': str}, "
+                                f'got {external_data!r}')
+    return dict(external_data)
+
+def write_results_json(dets: dict, classes, path, *, units: str = 'snippets', external_data: dict | None = None) -> Path:
+    """Write detections to an ActivityNet results JSON (segments in seconds), each video's detections sorted by score
+    (highest first, stable). `units`: what `dets` are in, 'snippets' (converted) or 'seconds'. `external_data`: where
+    the features came from, e.g. `{'used': True, 'details': 'I3D pre-trained on Kinetics'}`; default: not stated."""
     if units not in ('snippets', 'seconds'): raise ValueError(f"units must be 'snippets' or 'seconds', got {units!r}")
+    external = _check_external_data(EXTERNAL_DATA_NOT_STATED if external_data is None else external_data)
     classes = list(classes)
     if 'video' not in dets: raise ValueError('write_results_json: the detections need a video column (use localize_videos)')
     if units == 'snippets': dets = detections_to_seconds(dets)
-    label = np.asarray(dets['label'])
+    video, label = np.asarray(dets['video']).astype(str), np.asarray(dets['label'])
+    start, end, score = (np.asarray(dets[k], dtype=np.float64) for k in ('start', 'end', 'score'))
     bad = np.flatnonzero((label < 0) | (label >= len(classes)))
-    if len(bad): raise ValueError(f"video {dets['video'][bad[0]]!r}: label {label[bad[0]]} outside the {len(classes)} classes")
+    if len(bad): raise ValueError(f"video {video[bad[0]]!r}: label {label[bad[0]]} outside the {len(classes)} classes")
+    bad = np.flatnonzero(~(np.isfinite(start) & np.isfinite(end) & np.isfinite(score)))
+    if len(bad): raise ValueError(f'video {video[bad[0]]!r}: detection with a NaN or infinite score or segment')
+    _, first, inv = np.unique(video, return_index=True, return_inverse=True)
+    order = np.lexsort((np.arange(len(video)), -score, np.argsort(np.argsort(first))[inv]))   # video, score desc, input
     results = {}
-    for v, l, s, e, sc in zip(dets['video'], label, dets['start'], dets['end'], dets['score']):
-        results.setdefault(str(v), []).append({'label': str(classes[l]), 'score': float(sc), 'segment': [float(s), float(e)]})
+    for i in order:
+        results.setdefault(video[i], []).append({'label': str(classes[label[i]]), 'score': float(score[i]),
+                                                 'segment': [float(start[i]), float(end[i])]})
+    text = json.dumps({'version': RESULTS_VERSION, 'results': results, 'external_data': external}, allow_nan=False)
     path = Path(path)
-    path.write_text(json.dumps({'version': RESULTS_VERSION, 'results': results, 'external_data': EXTERNAL_DATA}))
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)                                        # all or nothing
+    finally: tmp.unlink(missing_ok=True)
     return path
 
+# %% ../nbs/05_localize.ipynb #7aeac74d
+def _finite_number(x, what, where) -> float:
+    "A JSON number as float; bools, strings, NaN and infinities are errors naming `where`."
+    if isinstance(x, bool) or not isinstance(x, (int, float)): raise ValueError(f'{where}: {what} must be a number, got {x!r}')
+    try: x = float(x)
+    except OverflowError: raise ValueError(f'{where}: {what} is too large ({x})') from None
+    if not math.isfinite(x): raise ValueError(f'{where}: {what} is {x} (not finite)')
+    return x
+
 def read_results_json(path, classes) -> dict:
-    "Read an ActivityNet results JSON into detection columns in SECONDS (labels as indices into `classes`)."
-    try: data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err: raise ValueError(f'{path}: not valid JSON ({err})') from None
+    "Read an ActivityNet results JSON into detection columns in SECONDS (labels as indices into `classes`); every field checked."
+    path = Path(path)
+    try: data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err: raise ValueError(f'{path}: not valid JSON ({err})') from None
     if not isinstance(data, dict) or not isinstance(data.get('results'), dict):
         raise ValueError(f'{path}: expected an object with a "results" object')
     index = {str(c): i for i, c in enumerate(classes)}
@@ -437,12 +473,18 @@ def read_results_json(path, classes) -> dict:
     for video, items in data['results'].items():
         if not isinstance(items, list): raise ValueError(f'{path}: video {video!r}: expected a list of detections')
         for j, it in enumerate(items):
-            try:
-                label, score, (s, e) = it['label'], float(it['score']), map(float, it['segment'])
-            except (KeyError, TypeError, ValueError):
-                raise ValueError(f'{path}: video {video!r}, detection {j}: needs "label", "score" and a 2-number "segment", got {it!r}') from None
-            if str(label) not in index: raise ValueError(f'{path}: video {video!r}: unknown label {label!r}')
-            for k, x in zip(DETECTION_KEYS, (video, index[str(label)], s, e, score)): cols[k].append(x)
+            where = f'{path}: video {video!r}, detection {j}'
+            if not isinstance(it, dict) or not {'label', 'score', 'segment'} <= set(it):
+                raise ValueError(f'{where}: needs "label", "score" and "segment", got {it!r}')
+            label, seg = it['label'], it['segment']
+            if not isinstance(label, str): raise ValueError(f'{where}: label must be a class name, got {label!r}')
+            if label not in index: raise ValueError(f'{where}: unknown label {label!r}')
+            if not isinstance(seg, list) or len(seg) != 2:
+                raise ValueError(f'{where}: segment must be a list of two numbers [start, end], got {seg!r}')
+            s, e = (_finite_number(x, 'segment', where) for x in seg)
+            if e < s: raise ValueError(f'{where}: segment end {e} is before its start {s}')
+            score = _finite_number(it['score'], 'score', where)
+            for k, x in zip(DETECTION_KEYS, (video, index[label], s, e, score)): cols[k].append(x)
     return {'video': np.array(cols['video'], dtype=str), 'label': np.array(cols['label'], np.int64),
             'start': np.array(cols['start'], np.float64), 'end': np.array(cols['end'], np.float64),
             'score': np.array(cols['score'], np.float64)}
