@@ -5,6 +5,7 @@
 # %% ../nbs/08_visualize.ipynb #f162b7b2
 from __future__ import annotations
 import html
+from io import BytesIO
 from pathlib import Path
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from .train import read_metrics
 # %% auto #0
 __all__ = ['OUTPUT_FIELDS', 'TCAM_KINDS', 'output_arrays', 'video_outputs', 'plot_features', 'tcam_view', 'plot_tcam',
            'plot_attention', 'select_detections', 'plot_segments', 'plot_video', 'plot_comparison', 'ccm_gates',
-           'plot_gates', 'pr_curve', 'plot_pr_curves', 'plot_metrics', 'ProposalExplorer']
+           'plot_gates', 'pr_curve', 'plot_pr_curves', 'plot_metrics', 'figure_bytes', 'ProposalExplorer']
 
 # %% ../nbs/08_visualize.ipynb #fd457187
 OUTPUT_FIELDS = ('features', 'cas', 'attn', 'rgb_attn', 'flow_attn')
@@ -251,7 +252,6 @@ def ccm_gates(model: torch.nn.Module, features, return_io: bool = False) -> dict
         for h in hooks: h.remove()
     return (gates, io) if return_io else gates
 
-# %% ../nbs/08_visualize.ipynb #02f31d70
 def plot_gates(gates: dict, sort: bool = True, figsize=(8, 3.2)) -> Figure:
     "Heat maps (channels x snippets, 0..1) of the gates {'rgb': (T, D), 'flow': (T, D)} and the mean gate per channel."
     if not gates: raise ValueError("plot_gates: no gates given")
@@ -300,6 +300,12 @@ def _metrics_records(records) -> list[dict]:
     if not Path(records).exists(): raise FileNotFoundError(f"metrics log {records} does not exist")
     return read_metrics(records)
 
+def _map_pct(r: dict) -> list:
+    "mAP per tIoU threshold, in percent, of an eval record: `map_pct` (co2net.train) or `map` (fractions, older logs)."
+    if 'map_pct' in r: return [float(v) for v in r['map_pct']]
+    if 'map' in r: return [100 * float(v) for v in r['map']]
+    raise ValueError(f"plot_metrics: the eval record of iteration {r.get('iter')} has neither 'map_pct' nor 'map'")
+
 def plot_metrics(records, terms=None, thresholds=(0.1, 0.3, 0.5, 0.7), figsize=(8, 3.6)) -> Figure:
     "Loss terms (one panel each) and evaluation mAP (%) at `thresholds` against the iteration, from a metrics.jsonl path or its records."
     records = _metrics_records(records)
@@ -319,7 +325,7 @@ def plot_metrics(records, terms=None, thresholds=(0.1, 0.3, 0.5, 0.7), figsize=(
     for split in sorted({r.get('split', '') for r in evals}):
         ev = [r for r in evals if r.get('split', '') == split]
         for j, thr in enumerate(thresholds):
-            ys = [100 * r['map'][int(np.argmin(np.abs(np.asarray(r['thresholds']) - thr)))] for r in ev]
+            ys = [_map_pct(r)[int(np.argmin(np.abs(np.asarray(r['thresholds']) - thr)))] for r in ev]
             ax.plot([r['iter'] for r in ev], ys, 'o-', ms=2, lw=1, color=f'C{j}', label=f'{split} @{thr:g}')
     ax.set_title('mAP (%)', fontsize=8); ax.tick_params(labelsize=6)
     if ax.lines: ax.legend(fontsize=5)
@@ -329,6 +335,13 @@ def plot_metrics(records, terms=None, thresholds=(0.1, 0.3, 0.5, 0.7), figsize=(
     return fig
 
 # %% ../nbs/08_visualize.ipynb #fde62a54
+def figure_bytes(fig: Figure, fmt: str = 'jpeg', dpi: int = 100, quality: int = 75) -> bytes:
+    "`fig` rendered to image bytes (`fmt` 'jpeg' or 'png') by `Figure.savefig`: no pyplot, no display, no figure formatter needed."
+    if fmt not in ('jpeg', 'png'): raise ValueError(f"figure_bytes: fmt={fmt!r}, expected 'jpeg' or 'png'")
+    buf = BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, **({'pil_kwargs': {'quality': quality}} if fmt == 'jpeg' else {}))
+    return buf.getvalue()
+
 class ProposalExplorer:
     "Pick a video and a class, slide the attention threshold: proposals and their outer-inner scores (co2net.localize)."
     def __init__(self, videos, class_names=None, gt=None, threshold: float = 0.5, gamma: float = 0.2,
@@ -353,8 +366,11 @@ class ProposalExplorer:
         self.threshold_w = W.FloatSlider(value=threshold, min=0.0, max=0.99, step=0.01, description='threshold',
                                          continuous_update=False, readout_format='.2f')
         self.table = W.HTML()
-        self.figure_out = W.Output()
-        self.widget = W.VBox([W.HBox([self.video_w, self.class_w]), self.threshold_w, self.figure_out, self.table])
+        self.plot_w = W.Image(format='jpeg')     # the figure as bytes: a browser shows an <img>, whatever the kernel's formatters
+        self.widget = W.VBox([W.HBox([self.video_w, self.class_w]), self.threshold_w] + [self.plot_w] * plot + [self.table])
+        for w, css in ((self.widget, 'co2net-explorer'), (self.threshold_w, 'co2net-explorer-threshold'),
+                       (self.plot_w, 'co2net-explorer-plot'), (self.table, 'co2net-explorer-table')):
+            w.add_class(css)                      # stable names for browser tests and style sheets
         self.video_w.observe(self._on_video, names='value')
         for w in (self.class_w, self.threshold_w): w.observe(self._on_change, names='value')
         self.figure, self._quiet = None, False
@@ -386,8 +402,7 @@ class ProposalExplorer:
                 'score': score, 'inner': inner, 'outer': inner - inner_outer, 'p': np.full(len(start), p[c])}
 
     def refresh(self):
-        "Recompute the proposals and redraw the table (and the plot when `plot`)."
-        from IPython.display import display
+        "Recompute the proposals and redraw the table (and the plot's image bytes when `plot`)."
         props = self.proposals()
         self.current = props
         cas, attn = self.videos[self.video_w.value]
@@ -397,15 +412,14 @@ class ProposalExplorer:
         head = (f"<b>{html.escape(self.video_w.value)}</b>, class <b>{html.escape(self.class_names[c])}</b>: "
                 f"p<sub>c</sub> = {p_c:.3f} ({'selected' if selected else 'not selected'} at {self.class_threshold:g}), "
                 f"threshold {self.threshold_w.value:.2f}: {len(props['score'])} proposal(s)")
-        rows = ''.join(f"<tr><td>{int(s)}</td><td>{int(e)}</td><td>{i:.4f}</td><td>{o:.4f}</td><td>{sc:.4f}</td></tr>"
+        cell = lambda tag, x: f'<{tag} style="padding: 1px 10px; text-align: right">{x}</{tag}>'     # readable in a widget too
+        rows = ''.join('<tr>' + ''.join(cell('td', x) for x in (int(s), int(e), f'{i:.4f}', f'{o:.4f}', f'{sc:.4f}')) + '</tr>'
                        for s, e, i, o, sc in zip(props['start'], props['end'], props['inner'], props['outer'], props['score']))
-        self.table.value = (f"<p>{head}</p><table><tr><th>start</th><th>end (excl.)</th><th>inner</th><th>outer</th>"
-                            f"<th>score</th></tr>{rows}</table>")
+        heads = ''.join(cell('th', x) for x in ('start', 'end (excl.)', 'inner', 'outer', 'score'))
+        self.table.value = f"<p>{head}</p><table style=\"border-collapse: collapse\"><tr>{heads}</tr>{rows}</table>"
         if self.plot:
             self.figure = self._draw(props)
-            with self.figure_out:
-                self.figure_out.clear_output(wait=True)
-                display(self.figure)
+            self.plot_w.value = figure_bytes(self.figure, 'jpeg', quality=70)
 
     def _draw(self, props):
         cas, attn = self.videos[self.video_w.value]
@@ -413,27 +427,36 @@ class ProposalExplorer:
         fig = Figure(figsize=(8, 2.6))
         ax = fig.add_subplot()
         ax.plot(np.arange(len(attn)), attn, color='k', lw=1.5, label='fused attention')
-        ax.axhline(self.threshold_w.value, color='gray', ls=':', lw=1, label='threshold')
+        ax.axhline(self.threshold_w.value, color='gray', ls=':', lw=1, label=f'threshold {self.threshold_w.value:.2f}')
         w = cas[:, c] * attn
         span = np.ptp(w) or 1.0
         ax.plot(np.arange(len(w)), (w - w.min()) / span, color=f'C{c % 10}', lw=1, label=f'W[:, {self.class_names[c]}] (rescaled)')
-        for s, e, sc in zip(props['start'], props['end'], props['score']):
-            ax.add_patch(Rectangle((s - 0.5, -0.12), e - s, 0.08, color=f'C{c % 10}', gid='proposal'))
+        for k, (s, e, sc) in enumerate(zip(props['start'], props['end'], props['score'])):
+            ax.add_patch(Rectangle((s - 0.5, -0.12), e - s, 0.08, color=f'C{c % 10}', gid='proposal', label='proposals (score below)' if k == 0 else None))
             ax.text((s + e - 1) / 2, -0.19, f'{sc:.2f}', ha='center', va='top', fontsize=6)
         if self.gt is not None:
             g = {k: np.asarray(v)[_video_rows(self.gt, self.video_w.value)] for k, v in self.gt.items()}
             m = g['label'] == c
-            for s, e in zip(secs_to_snippets(np.asarray(g['start'], np.float64)[m], round=False),
-                            secs_to_snippets(np.asarray(g['end'], np.float64)[m], round=False)):
-                ax.add_patch(Rectangle((s - 0.5, 1.04), e - s, 0.06, color='tab:green', gid='gt'))
-        ax.set_ylim(-0.3, 1.15); ax.set_xlim(-0.5, len(attn) - 0.5); ax.set_xlabel('snippet')
-        ax.legend(fontsize=6, loc='upper right', ncol=3)
+            for k, (s, e) in enumerate(zip(secs_to_snippets(np.asarray(g['start'], np.float64)[m], round=False),
+                                           secs_to_snippets(np.asarray(g['end'], np.float64)[m], round=False))):
+                ax.add_patch(Rectangle((s - 0.5, 1.04), e - s, 0.06, color='tab:green', gid='gt', label='ground truth' if k == 0 else None))
+        ax.set_ylim(-0.3, 1.4); ax.set_yticks([0, 0.5, 1]); ax.set_xlim(-0.5, len(attn) - 0.5); ax.set_xlabel('snippet')
+        ax.set_title(f"{self.video_w.value}, class {self.class_names[c]}: {len(props['score'])} proposal(s)", fontsize=8)
+        ax.legend(fontsize=6, loc='upper center', ncol=5, frameon=False)      # in the empty band above the curves
         fig.tight_layout()
         return fig
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+    def snapshot(self) -> tuple:
+        "Static copies of the current plot (an `IPython.display.Image`, when `plot`) and table (`HTML`), e.g. `display(*ex.snapshot())`."
+        from IPython.display import HTML, Image
+        return ((Image(data=self.plot_w.value, format='jpeg'),) if self.plot else ()) + (HTML(self.table.value),)
+
+    def _repr_mimebundle_(self, **kwargs):
+        "The live widget for Jupyter, and one line of text for viewers without widgets."
+        data = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        data['text/plain'] = (f"ProposalExplorer: video {self.video_w.value}, class {self.class_names[int(self.class_w.value)]}, "
+                              f"threshold {self.threshold_w.value:.2f} (an interactive widget: run the cell in Jupyter)")
+        return data
 
     @classmethod
     def from_model(cls, model, ds, idx=None, **kwargs):

@@ -1,0 +1,106 @@
+"""The figures of `co2net.viz` as a reader meets them: in a real Jupyter kernel, and inside the explorer widget.
+
+The plotting functions themselves are tested in `nbs/08_visualize.ipynb`. Here we check the two places where a
+figure used to show up as the text `<Figure size ...>`: a plain kernel running the chapter's setup cell, and the
+`ProposalExplorer` widget, whose parts a browser test finds by CSS class.
+"""
+import io, json, re
+from pathlib import Path
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER = ROOT/'nbs'/'08_visualize.ipynb'
+FIGURE_TEXT = re.compile(r'<Figure size [\d.]+x[\d.]+ with \d+ Axes>')
+CONTROL = re.compile(r'\x1b\[|\r(?!\n)')
+
+
+def hand_videos():
+    "The chapter's hand-made video: 12 snippets, 2 classes; at threshold 0.5 two runs, at 0.15 one."
+    attn = np.array([0.1, 0.2, 0.9, 0.8, 0.6, 0.3, 0.2, 0.3, 0.7, 0.95, 0.4, 0.1])
+    cas = np.zeros((12, 3)); cas[:, 0] = np.arange(12) / 4; cas[:, 1] = 1 - np.arange(12) / 12; cas[:, 2] = 0.5
+    return {'hand': (cas, attn)}
+
+
+def walk(widget):
+    "The widget and every widget inside it."
+    yield widget
+    for child in getattr(widget, 'children', ()): yield from walk(child)
+
+
+def one_with_class(root, css):
+    found = [w for w in walk(root) if css in w._dom_classes]
+    assert len(found) == 1, f'{len(found)} widgets with class {css!r} in the explorer'
+    return found[0]
+
+
+def test_explorer_parts_by_css_class():
+    import ipywidgets as W
+    from PIL import Image
+    from co2net.viz import ProposalExplorer
+    ex = ProposalExplorer(hand_videos(), class_names=['up', 'down'], threshold=0.5)
+    assert 'co2net-explorer' in ex.widget._dom_classes
+    plot, table = one_with_class(ex.widget, 'co2net-explorer-plot'), one_with_class(ex.widget, 'co2net-explorer-table')
+    slider = one_with_class(ex.widget, 'co2net-explorer-threshold')
+    assert isinstance(plot, W.Image) and isinstance(table, W.HTML) and isinstance(slider, W.FloatSlider)
+    assert slider.description == 'threshold' and slider.value == 0.5
+    picture = Image.open(io.BytesIO(plot.value))
+    assert picture.format == plot.format.upper() == 'JPEG' and picture.size == (800, 260)   # 8 x 2.6 in at 100 dpi
+    assert '2 proposal(s)' in table.value
+
+
+def test_moving_the_threshold_redraws_table_and_picture():
+    from co2net.viz import ProposalExplorer
+    ex = ProposalExplorer(hand_videos(), class_names=['up', 'down'], threshold=0.5)
+    plot, table = one_with_class(ex.widget, 'co2net-explorer-plot'), one_with_class(ex.widget, 'co2net-explorer-table')
+    slider = one_with_class(ex.widget, 'co2net-explorer-threshold')
+    before = table.value, plot.value
+    slider.value = 0.15                                   # what dragging the slider does
+    assert '1 proposal(s)' in table.value and table.value != before[0]
+    assert plot.value != before[1]
+    slider.value = 0.5
+    assert (table.value, plot.value) == before            # same state, same table and same bytes
+
+
+def test_explorer_without_plot_has_no_picture():
+    import ipywidgets as W
+    from co2net.viz import ProposalExplorer
+    ex = ProposalExplorer(hand_videos(), plot=False)
+    assert not [w for w in walk(ex.widget) if isinstance(w, W.Image)]
+    assert ex.snapshot()[0].data == ex.table.value        # the snapshot is the table alone
+
+
+def chapter_setup_cell() -> str:
+    "The hidden setup cell of the chapter: the one that holds the figure settings."
+    cells = json.loads(CHAPTER.read_text())['cells']
+    setup = [''.join(c['source']) for c in cells if c['cell_type'] == 'code' and 'InlineBackend' in ''.join(c['source'])]
+    assert setup, f'{CHAPTER.name}: no setup cell with the InlineBackend settings'
+    return setup[0]
+
+
+def test_plain_kernel_shows_figures_as_images(tmp_path):
+    "Run the chapter's setup cell, a returned figure and the explorer in a fresh python3 kernel, as JupyterLab does."
+    nbformat = pytest.importorskip('nbformat')
+    nbclient = pytest.importorskip('nbclient')
+    cells = [chapter_setup_cell(),
+             'from co2net.viz import plot_attention\nplot_attention(np.linspace(0, 1, 5))',
+             'from co2net.viz import ProposalExplorer\n'
+             f'ex = ProposalExplorer({{"hand": ({hand_videos()["hand"][0].tolist()}, {hand_videos()["hand"][1].tolist()})}})\n'
+             'ex.threshold_w.value = 0.15\ndisplay(*ex.snapshot())\nex']
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'python3', 'language': 'python'}
+    nbclient.NotebookClient(nb, timeout=300, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()
+    outs = [o for c in nb.cells for o in c.outputs]
+    assert not [o for o in outs if o.output_type == 'error']
+    for o in outs:
+        data = o.get('data', {})
+        texts = [o.get('text', '')] + [v for k, v in data.items() if k.startswith('text/')]
+        assert not any(FIGURE_TEXT.search(t) for t in texts) or any(k.startswith('image/') for k in data), o
+        assert not any(CONTROL.search(t) for t in texts), o
+    figure, explorer = nb.cells[1].outputs, nb.cells[2].outputs
+    assert any('image/jpeg' in o.get('data', {}) for o in figure)                    # the returned Figure is a picture
+    kinds = [sorted(o.get('data', {})) for o in explorer]
+    assert kinds[0] == ['image/jpeg', 'text/plain'] and 'text/html' in kinds[1]       # snapshot: picture, table
+    assert '1 proposal(s)' in explorer[1]['data']['text/html']
+    assert 'application/vnd.jupyter.widget-view+json' in explorer[2]['data']          # then the live widget
+    assert explorer[2]['data']['text/plain'].startswith('ProposalExplorer: video hand')
