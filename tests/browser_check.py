@@ -98,6 +98,12 @@ def run_all_cells(page, timeout: float):
         dismiss_dialogs(page)
         prompts = _prompts(page)
         if prompts and all(re.fullmatch(r'\[\d+\]:', p) for p in prompts): return
+        if prompts and not any('*' in p for p in prompts) and _kernel_idle(page):   # Run All stops at an error
+            page.wait_for_timeout(2000)
+            if not any('*' in p for p in _prompts(page)):
+                err = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+                texts = [t for t in err.all_inner_texts() if 'Error' in t or 'Traceback' in t]
+                raise RuntimeError('a cell failed: ' + (texts[-1][-800:] if texts else 'run stopped before the last cell'))
         page.wait_for_timeout(1000)
     raise TimeoutError(f'the notebook did not finish within {timeout:.0f} s')
 

@@ -62,6 +62,7 @@ def output_problems(nb) -> list[str]:
 
 def _saveable(nb):
     "Widget outputs keep no state in the file: save them as a short note instead of a broken widget view."
+    nb.metadata.pop('widgets', None)      # the widgets' state (can be 100s of kB) is not worth committing
     for cell in nb.cells:
         for out in cell.get('outputs', []):
             data = out.get('data') or {}
