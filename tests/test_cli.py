@@ -1,9 +1,11 @@
-"""End-to-end tests of the `co2net` command, each a subprocess, on tiny configurations.
+"""End-to-end tests of the `co2net` command on tiny configurations.
 
 The library logic is tested in the notebooks; here we check that the console script wires it
-together: train -> checkpoint -> evaluate / detect, convert, and clear errors for bad input.
+together (train -> checkpoint -> evaluate / detect, convert), that nothing is overwritten, and that
+bad input ends with one clear line. Subprocesses where the process matters (exit status, imports);
+`run_command` in this process elsewhere, to stay fast.
 """
-import json, os, shutil, subprocess, sys
+import contextlib, io, json, os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
@@ -15,18 +17,33 @@ TINY = ['synthetic={"n_videos": 24, "feature_dim": 16, "n_classes": 4, "seed": 0
         'batch_size=6', 'n_pairs=2', 'max_iter=6', 'eval_interval=3', 'log_every=1']
 
 
-def co2net(*args, cwd, expect=0):
-    "Run `co2net ARGS` (through the installed entry point function) and check its exit status."
-    env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1'}
+def co2net(*args, cwd, expect=0, env=None):
+    "Run `co2net ARGS` (through the installed entry point function) in a subprocess and check its exit status."
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1', **(env or {})}
     cmd = [sys.executable, '-c', 'import sys; from co2net.cli import main; sys.argv[0] = "co2net"; main()', *map(str, args)]
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == expect, f'co2net {" ".join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}'
     return p
 
 
+def run(*args, expect=0):
+    "`co2net ARGS` in this process: (stdout, stderr)."
+    from co2net.cli import run_command
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): status = run_command([str(a) for a in args])
+    assert status == expect, f'co2net {" ".join(map(str, args))} exited {status}\n{out.getvalue()}\n{err.getvalue()}'
+    return out.getvalue(), err.getvalue()
+
+
+def tree(folder):
+    "{relative path: bytes} of every file under `folder`."
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
 @pytest.fixture(scope='module')
 def tiny_run(tmp_path_factory):
-    "Train a tiny model once; the other tests use its checkpoints."
+    "Train a tiny model once (a real subprocess); the other tests use its checkpoints."
     d = tmp_path_factory.mktemp('tiny')
     p = co2net('train', '--preset', 'demo', '--out', d/'run', '--device', 'cpu', '--override', *TINY, cwd=d)
     return d, p
@@ -34,64 +51,158 @@ def tiny_run(tmp_path_factory):
 
 def test_train_writes_run_folder(tiny_run):
     d, p = tiny_run
-    run = d/'run'
+    run_dir = d/'run'
     for f in ('config.json', 'metrics.jsonl', 'curve.png', 'last.pt', 'best.pt', 'results.json', 'test_detections.json'):
-        assert (run/f).exists(), f'{f} missing; output:\n{p.stdout}'
-    res = json.loads((run/'results.json').read_text())
+        assert (run_dir/f).exists(), f'{f} missing; output:\n{p.stdout}'
+    res = json.loads((run_dir/'results.json').read_text())
     assert res['selection'] == 'validation' and 'synthetic' in res['data'] and 'not THUMOS14' in res['data']
     assert set(res['results']) == {'validation', 'last'}
-    assert len(res['results']['last']['map']) == 9          # co2net protocol: tIoU 0.1..0.9
-    cfg = json.loads((run/'config.json').read_text())
+    assert len(res['results']['last']['map_pct']) == 9          # co2net protocol: tIoU 0.1..0.9, in percent
+    assert res['results']['last']['headline_name'] == 'AVG mAP@0.1:0.7'
+    cfg = json.loads((run_dir/'config.json').read_text())
     assert cfg['max_iter'] == 6 and cfg['synthetic']['feature_dim'] == 16
-    recs = [json.loads(l) for l in (run/'metrics.jsonl').read_text().splitlines()]
+    recs = [json.loads(l) for l in (run_dir/'metrics.jsonl').read_text().splitlines()]
     assert [r['iter'] for r in recs if r['kind'] == 'eval'] == [3, 6]
     assert all(np.isfinite(r['loss']['total']) for r in recs if r['kind'] == 'train')
+    assert all(0 <= r['cls_map_pct'] <= 100 for r in recs if r['kind'] == 'eval')      # classification mAP logged
     assert 'selection' in p.stdout and 'not THUMOS14' in p.stdout
+
+
+def test_train_console(tiny_run):
+    "Header (data and splits, device, threads, parameters, config path), loss lines, final line naming results and checkpoint."
+    d, p = tiny_run
+    out = p.stdout
+    assert 'training on 8 videos (4 held out for validation), test split 12 videos' in out, out
+    assert 'device: cpu' in out and 'CPU thread' in out and 'parameters' in out and f"config: {d/'run'/'config.json'}" in out
+    assert 'iter 3/6: loss ' in out and 'classification mAP' in out
+    assert out.strip().splitlines()[-1].startswith(f"results: {d/'run'/'results.json'}; chosen checkpoint: {d/'run'/'best.pt'}")
+    assert '\x1b[' not in out and '\r' not in out                 # no terminal control codes off a terminal
 
 
 def test_evaluate_checkpoint(tiny_run):
     d, _ = tiny_run
     out = d/'eval.json'
-    p = co2net('evaluate', d/'run'/'best.pt', '--out', out, '--device', 'cpu', cwd=d)
-    assert 'AVG mAP@0.1:0.7' in p.stdout and 'not THUMOS14' in p.stdout and 'selection: validation' in p.stdout
+    stdout, _ = run('evaluate', d/'run'/'best.pt', '--out', out, '--device', 'cpu', '--per-class')
+    assert 'AVG mAP@0.1:0.7' in stdout and 'not THUMOS14' in stdout and 'selection: validation' in stdout
+    assert sum(line.startswith('Action') for line in stdout.splitlines()) == 4, stdout      # --per-class: one row per class
     js = json.loads(out.read_text())
-    assert 'results' in js
+    assert 'results' in js and js['external_data']['used'] is False and 'synthetic' in js['external_data']['details']
+    # the same file again: refused without --overwrite
+    _, err = run('evaluate', d/'run'/'best.pt', '--out', out, expect=2)
+    assert 'exists; pass --overwrite' in err
+    run('evaluate', d/'run'/'best.pt', '--out', out, '--overwrite')
 
 
-def test_evaluate_counts_dropped_activitynet_videos(tmp_path):
-    """ActivityNet1.2 family: test videos with <= 10 snippets get no prediction, but `co2net evaluate` must
-    still count their ground truth (the official evaluation does), so the GT total printed is that of every
-    test-subset video, larger than the GT of the videos predicted on."""
-    from co2net.data import load_annotations, load_dataset
-    syn = '{"n_videos": 30, "feature_dim": 16, "n_classes": 4, "seed": 1, "duration": [4, 30]}'
-    over = [f'synthetic={syn}', 'max_seqlen=12', 'batch_size=6', 'n_pairs=2', 'max_iter=2', 'eval_interval=2',
-            'selection=last', 'dataset=demo', 'data_root=']
-    co2net('train', '--preset', 'activitynet12', '--out', tmp_path/'run', '--device', 'cpu', '--override', *over, cwd=tmp_path)
-    ds = load_dataset(tmp_path/'run'/'data', 'SynDemo', preset='activitynet12')
-    ann = load_annotations(tmp_path/'run'/'data'/'SynDemo-Annotations')
-    dropped_test = np.setdiff1d(ds.test_gt_idx, ds.test_idx)
-    gt_of = lambda idx: sum(len(ann.segments[i]) for i in idx)
-    assert len(dropped_test) and gt_of(dropped_test) > 0, 'the synthetic set should hold a short test video with GT'
-    p = co2net('evaluate', tmp_path/'run'/'last.pt', '--device', 'cpu', cwd=tmp_path)
-    n_all = gt_of(np.flatnonzero(ann.subset == 'validation'))
-    assert f' {n_all} GT' in p.stdout, p.stdout
-    assert f' {gt_of(ds.test_idx)} GT' not in p.stdout
+def test_evaluate_one_file_per_protocol(tiny_run, tmp_path):
+    "Default detections file per split and protocol; the headline average follows the protocol (not the data family)."
+    d, _ = tiny_run
+    ck = tmp_path/'best.pt'; shutil.copy(d/'run'/'best.pt', ck)
+    out1, _ = run('evaluate', ck, '--device', 'cpu')
+    out2, _ = run('evaluate', ck, '--device', 'cpu', '--protocol', 'activitynet')
+    assert (tmp_path/'best_test_co2net_detections.json').exists() and (tmp_path/'best_test_activitynet_detections.json').exists()
+    assert out1.splitlines()[-2].startswith('AVG mAP@0.1:0.7')
+    assert out2.splitlines()[-2].startswith('AVG mAP@0.5:0.95'), out2
+
+
+def test_evaluate_never_writes_data(tmp_path):
+    "evaluate --data-root DIR with a demo checkpoint reads DIR as it is: a changed file stays changed, nothing is added."
+    data = tmp_path/'data'
+    co2net('train', '--preset', 'demo', '--out', tmp_path/'run', '--device', 'cpu', '--data-root', data,
+           '--override', *TINY, 'selection=last', cwd=tmp_path)
+    feats = data/'SynDemo-I3D-JOINTFeatures.npy'
+    planted = np.load(feats, allow_pickle=True); planted[0] = planted[0] * 0 + 7
+    np.save(feats, planted, allow_pickle=True)
+    before = tree(data)
+    run('evaluate', tmp_path/'run'/'last.pt', '--data-root', data, '--device', 'cpu')
+    assert tree(data) == before
+    # generating data is train's / demo's job, and it refuses to overwrite files that differ
+    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'run2', '--data-root', data, '--override', *TINY, expect=2)
+    assert 'differ' in err and str(data) in err
+    assert tree(data) == before and not (tmp_path/'run2').exists()
+    # with no data files at all, evaluation runs on the set generated in memory and writes no data
+    shutil.rmtree(data)
+    run('evaluate', tmp_path/'run'/'last.pt', '--device', 'cpu', '--out', tmp_path/'e.json')
+    assert not data.exists()
+
+
+def test_train_refuses_finished_run(tiny_run, tmp_path):
+    "A folder with a run is never mixed with another: a bad override fails before writing, a good one needs --overwrite."
+    d, _ = tiny_run
+    shutil.copytree(d/'run', tmp_path/'run')
+    before = tree(tmp_path/'run')
+    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'run', '--override', *TINY, 'class_threshold=nan', expect=2)
+    assert 'class_threshold=nan' in err
+    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'run', '--override', *TINY, expect=2)
+    assert 'not empty' in err and '--overwrite' in err and '--resume' in err
+    assert tree(tmp_path/'run') == before
+    run('train', '--preset', 'demo', '--out', tmp_path/'run', '--device', 'cpu', '--override', *TINY, 'seed=1', '--overwrite')
+    assert json.loads((tmp_path/'run'/'config.json').read_text())['seed'] == 1
+    from co2net.train import load_checkpoint
+    for f in ('best.pt', 'last.pt'): assert load_checkpoint(tmp_path/'run'/f)['config']['seed'] == 1
+    assert json.loads((tmp_path/'run'/'results.json').read_text())['config']['seed'] == 1
+
+
+def test_demo_refuses_non_empty_folder(tmp_path):
+    (tmp_path/'out').mkdir(); (tmp_path/'out'/'notes.txt').write_text('mine')
+    _, err = run('demo', '--out', tmp_path/'out', expect=2)
+    assert 'not empty (notes.txt)' in err
+    assert tree(tmp_path/'out') == {'notes.txt': b'mine'}
+    # only a data folder, but its SynDemo files differ from what the demo generates: refused, left as they are
+    (tmp_path/'out2'/'data').mkdir(parents=True); (tmp_path/'out2'/'data'/'SynDemo-I3D-JOINTFeatures.npy').write_bytes(b'mine')
+    _, err = run('demo', '--out', tmp_path/'out2', expect=2)
+    assert 'differ' in err and 'not overwritten' in err
+    assert tree(tmp_path/'out2') == {'data/SynDemo-I3D-JOINTFeatures.npy': b'mine'}
 
 
 def test_train_bad_inputs(tmp_path):
-    p = co2net('train', '--preset', 'nonsense', cwd=tmp_path, expect=2)
-    assert 'unknown preset' in p.stderr
-    p = co2net('train', '--preset', 'thumos14', '--data-root', tmp_path/'nowhere', cwd=tmp_path, expect=2)
-    assert 'nowhere' in p.stderr and 'Traceback' not in p.stderr
-    p = co2net('nonsense', cwd=tmp_path, expect=2)
-    assert 'unknown subcommand' in p.stderr
+    _, err = run('train', '--preset', 'nonsense', expect=2)
+    assert 'unknown preset' in err
+    _, err = run('train', '--preset', 'thumos14', '--data-root', tmp_path/'nowhere', '--out', tmp_path/'r', expect=2)
+    assert 'nowhere' in err and 'Traceback' not in err
+    _, err = run('nonsense', expect=2)
+    assert 'unknown subcommand' in err
+
+
+@pytest.mark.parametrize('override, shown', [('class_threshold=nan', 'class_threshold=nan'), ('gamma=-5', 'gamma=-5.0'),
+                                             ('alpha1=nan', 'alpha1=nan'), ('lr=0', 'lr=0.0'), ('max_iter=0', 'max_iter=0')])
+def test_train_numeric_fields_checked(tmp_path, override, shown):
+    "Every numeric config field is checked when the config is built: one line, nothing written, no FloatingPointError."
+    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'run', '--override', *TINY, override, expect=2)
+    assert shown in err and 'Traceback' not in err and 'FloatingPointError' not in err
+    assert not (tmp_path/'run').exists()
+
+
+def test_diverging_training_is_one_line(tmp_path):
+    "A loss that becomes NaN (here lr=1e30) ends with one line naming the non-finite terms, exit status 1, no traceback."
+    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'run', '--device', 'cpu', '--override', *TINY, 'lr=1e30', expect=1)
+    assert 'the loss is not finite' in err and 'total=nan' in err and 'Traceback' not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_empty_validation_split_fails_before_training(tmp_path):
+    "40 demo videos: 20 training videos over 20 classes leave no validation video; an error before any iteration."
+    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'run', '--override', 'synthetic={"n_videos": 40}', expect=2)
+    assert 'validation split is empty' in err
+    assert not (tmp_path/'run'/'metrics.jsonl').exists()
 
 
 def test_evaluate_bad_checkpoint(tmp_path):
     bad = tmp_path/'broken.pt'
     bad.write_bytes(b'not a checkpoint at all')
-    p = co2net('evaluate', bad, cwd=tmp_path, expect=2)
-    assert 'broken.pt' in p.stderr and 'Traceback' not in p.stderr
+    _, err = run('evaluate', bad, expect=2)
+    assert 'broken.pt' in err and 'Traceback' not in err
+
+
+def test_checkpoint_without_classes_or_with_bad_config(tiny_run, tmp_path):
+    import torch
+    from co2net.train import load_checkpoint
+    st = load_checkpoint(tiny_run[0]/'run'/'last.pt')
+    torch.save({**st, 'meta': {k: v for k, v in st['meta'].items() if k != 'classes'}}, tmp_path/'noclasses.pt')
+    _, err = run('evaluate', tmp_path/'noclasses.pt', expect=2)
+    assert 'noclasses.pt' in err and 'meta.classes' in err and 'KeyError' not in err
+    torch.save({**st, 'config': {**st['config'], 'max_iter': '6'}}, tmp_path/'badtype.pt')
+    _, err = run('detect', tmp_path/'badtype.pt', REAL/'highjump.npy', '--out', tmp_path/'d.json', expect=2)
+    assert 'badtype.pt' in err and "max_iter='6'" in err and 'TypeError' not in err
 
 
 @pytest.fixture(scope='module')
@@ -99,19 +210,19 @@ def i3d_checkpoint(tmp_path_factory):
     """A checkpoint of an untrained 2048-d model (the real I3D feature size), 20 named classes.
     Untrained on purpose: no real training data ships with the repository, and an untrained model's
     attention (about 0.5 everywhere) is sure to produce detections, which is what the plumbing test needs."""
-    import torch
     from co2net.train import get_config, model_from_config, save_checkpoint, seed_everything
     d = tmp_path_factory.mktemp('i3d')
     cfg = get_config('thumos14', device='cpu')
     seed_everything(0)
     classes = [f'action{c:02d}' for c in range(20)]
-    save_checkpoint(d/'i3d.pt', model=model_from_config(cfg, 20, 2048), config=cfg, iteration=0,
+    model = model_from_config(cfg, 20, 2048)
+    save_checkpoint(d/'i3d.pt', model=model, config=cfg, iteration=0,
                     meta={'classes': classes, 'n_classes': 20, 'feat_dim': 2048, 'data': 'untrained'})
-    return d, d/'i3d.pt'
+    return d, d/'i3d.pt', model
 
 
 def test_detect_real_i3d_features(i3d_checkpoint):
-    d, ck = i3d_checkpoint
+    d, ck, _ = i3d_checkpoint
     feats = [REAL/'highjump.npy', REAL/'tennis26.npy']
     lengths = {f.stem: len(np.load(f)) for f in feats}
     out = d/'dets.json'
@@ -127,17 +238,85 @@ def test_detect_real_i3d_features(i3d_checkpoint):
             s, e = det['segment']
             assert 0 <= s < e <= dur + 1e-6, (video, det, dur)
     assert 'highjump' in p.stdout
+    run('detect', ck, *feats, '--out', out, expect=2)                   # exists: refused without --overwrite
+
+
+def test_detect_official_checkpoint(i3d_checkpoint, tmp_path):
+    "detect --official thumos14: an official-format state dict, THUMOS14 class names built in."
+    import torch
+    from co2net.model import to_official_state_dict
+    from co2net.cli import THUMOS14_CLASSES
+    _, _, model = i3d_checkpoint
+    torch.save(to_official_state_dict(model), tmp_path/'official.pkl')
+    run('detect', tmp_path/'official.pkl', REAL/'highjump.npy', '--official', 'thumos14', '--out', tmp_path/'o.json', '--device', 'cpu')
+    dets = json.loads((tmp_path/'o.json').read_text())['results']['highjump']
+    assert dets and {d['label'] for d in dets} <= set(THUMOS14_CLASSES)
+    _, err = run('detect', tmp_path/'official.pkl', REAL/'highjump.npy', '--official', 'activitynet12', '--out', tmp_path/'a.json', expect=2)
+    assert '--classes' in err
 
 
 def test_detect_bad_features(i3d_checkpoint, tmp_path):
-    d, ck = i3d_checkpoint
+    d, ck, _ = i3d_checkpoint
     np.save(tmp_path/'small.npy', np.zeros((10, 64), np.float32))
-    p = co2net('detect', ck, tmp_path/'small.npy', cwd=tmp_path, expect=2)
-    assert 'small.npy' in p.stderr and '2048' in p.stderr
+    _, err = run('detect', ck, tmp_path/'small.npy', '--out', tmp_path/'o.json', expect=2)
+    assert 'small.npy' in err and '2048' in err and '[RGB | FLOW]' in err
+    np.save(tmp_path/'ints.npy', np.zeros((10, 2048), np.int32))
+    _, err = run('detect', ck, tmp_path/'ints.npy', '--out', tmp_path/'o.json', expect=2)
+    assert 'ints.npy' in err and 'int32' in err and 'floating point' in err
     x = np.zeros((10, 2048), np.float32); x[3, 5] = np.nan
     np.save(tmp_path/'nan.npy', x)
-    p = co2net('detect', ck, tmp_path/'nan.npy', cwd=tmp_path, expect=2)
-    assert 'nan.npy' in p.stderr and 'NaN' in p.stderr
+    _, err = run('detect', ck, tmp_path/'nan.npy', '--out', tmp_path/'o.json', expect=2)
+    assert 'nan.npy' in err and 'NaN' in err
+    _, err = run('detect', ck, REAL/'highjump.npy', '--class-threshold', '5', '--out', tmp_path/'o.json', expect=2)
+    assert 'class_threshold=5.0' in err
+    assert not (tmp_path/'o.json').exists()
+
+
+def test_detect_unwritable_out_checked_first(i3d_checkpoint, tmp_path):
+    "An output under a regular file (or in a read-only folder) is one line naming the path, before any computation."
+    d, ck, _ = i3d_checkpoint
+    (tmp_path/'afile').write_text('x')
+    p = co2net('detect', ck, REAL/'highjump.npy', '--out', tmp_path/'afile'/'dets.json', cwd=tmp_path, expect=2)
+    assert str(tmp_path/'afile'/'dets.json') in p.stderr and 'Traceback' not in p.stderr
+    assert 'video(s)' not in p.stdout                                     # nothing was computed
+    if os.geteuid() != 0:                                                 # root writes into read-only folders anyway
+        ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o555)
+        try:
+            p = co2net('detect', ck, REAL/'highjump.npy', '--out', ro/'dets.json', cwd=tmp_path, expect=2)
+            assert str(ro/'dets.json') in p.stderr and 'Traceback' not in p.stderr
+        finally: ro.chmod(0o755)
+
+
+def test_detect_video_input_checks(i3d_checkpoint, tmp_path):
+    "A video file needs I3D weights or --random-weights; checked before anything runs."
+    d, ck, _ = i3d_checkpoint
+    (tmp_path/'clip.mp4').write_bytes(b'\x00' * 64)
+    _, err = run('detect', ck, tmp_path/'clip.mp4', '--out', tmp_path/'o.json', expect=2)
+    assert '--rgb-weights' in err and '--random-weights' in err
+    _, err = run('detect', ck, REAL/'highjump.npy', '--random-weights', '--out', tmp_path/'o.json', expect=2)
+    assert 'video files only' in err
+
+
+def _write_video(path, n_frames=32, size=64):
+    "A short synthetic video (a bright square moving right), written with PyAV."
+    av = pytest.importorskip('av')
+    with av.open(str(path), 'w') as c:
+        s = c.add_stream('mpeg4', rate=25); s.width = s.height = size; s.pix_fmt = 'yuv420p'
+        for i in range(n_frames):
+            img = np.zeros((size, size, 3), np.uint8); img[20:36, 2 + i:18 + i] = 255
+            for pkt in s.encode(av.VideoFrame.from_ndarray(img, format='rgb24')): c.mux(pkt)
+        for pkt in s.encode(): c.mux(pkt)
+
+
+def test_detect_video_file_random_weights(i3d_checkpoint, tmp_path):
+    "co2net detect VIDEO.mp4 --random-weights: features from co2net.features, then detections (pipeline test)."
+    pytest.importorskip('co2net.features'); pytest.importorskip('cv2')
+    d, ck, _ = i3d_checkpoint
+    _write_video(tmp_path/'clip.mp4')
+    out, _ = run('detect', ck, tmp_path/'clip.mp4', '--random-weights', '--out', tmp_path/'o.json', '--device', 'cpu')
+    js = json.loads((tmp_path/'o.json').read_text())
+    assert list(js['results']) == ['clip'] and js['external_data']['used'] is False and 'RANDOM' in js['external_data']['details']
+    assert 'random I3D weights' in out
 
 
 def test_convert(tmp_path):
@@ -149,30 +328,76 @@ def test_convert(tmp_path):
     for i in range(len(names)): feats[i] = rng.standard_normal((3 + i % 5, 8)).astype(np.float32)
     src = tmp_path/'Thumos14reduced-I3D-JOINTFeatures.npy'
     np.save(src, feats, allow_pickle=True)
-    p = co2net('convert', src, '--annotations', ann_dir, '--out', tmp_path/'perv', cwd=tmp_path)
+    run('convert', src, '--annotations', ann_dir, '--out', tmp_path/'perv')
     files = sorted((tmp_path/'perv').glob('*.npy'))
     assert len(files) == len(names)
     k = 7
     np.testing.assert_array_equal(np.load(tmp_path/'perv'/f'{names[k]}.npy'), feats[k])
-    p = co2net('convert', tmp_path/'absent.npy', '--annotations', ann_dir, cwd=tmp_path, expect=2)
-    assert 'absent.npy' in p.stderr
+    _, err = run('convert', tmp_path/'absent.npy', '--annotations', ann_dir, expect=2)
+    assert 'absent.npy' in err
 
 
 def test_train_ablation_variant_override(tmp_path):
     """The paper's ablation switches are config fields: `--override fusion=se loss_terms=a,b,...` trains that
     variant (recorded in config.json and the checkpoint), `evaluate` rebuilds it, and a bad value is one error line."""
     from co2net.train import load_checkpoint, Config
-    over = [*TINY, 'selection=last', 'fusion=se', 'mutual_metric=js', 'loss_terms=mil_orig,mil_supp,mutual']
-    co2net('train', '--preset', 'demo', '--out', tmp_path/'run', '--device', 'cpu', '--override', *over, cwd=tmp_path)
+    over = [*TINY, 'selection=last', 'fusion=se', 'mutual_metric=js', 'loss_terms=mil_orig,mil_supp,mutual', 'init=official']
+    run('train', '--preset', 'demo', '--out', tmp_path/'run', '--device', 'cpu', '--override', *over)
     cfg = json.loads((tmp_path/'run'/'config.json').read_text())
-    assert (cfg['fusion'], cfg['mutual_metric'], cfg['loss_terms']) == ('se', 'js', ['mil_orig', 'mil_supp', 'mutual'])
+    assert (cfg['fusion'], cfg['mutual_metric'], cfg['loss_terms'], cfg['init']) == ('se', 'js', ['mil_orig', 'mil_supp', 'mutual'], 'official')
     st = load_checkpoint(tmp_path/'run'/'last.pt')
     assert Config.from_dict(st['config']).loss_terms == ('mil_orig', 'mil_supp', 'mutual')
     assert any('squeeze_fc' in k for k in st['model']), 'an SE model has squeeze/excite layers'
     for r in [json.loads(l) for l in (tmp_path/'run'/'metrics.jsonl').read_text().splitlines()]:
         if r['kind'] == 'train':        # total = the three chosen terms (weights 1, 1, alpha4 = 1)
             assert abs(r['loss']['total'] - (r['loss']['mil_orig'] + r['loss']['mil_supp'] + r['loss']['mutual'])) < 1e-5
-    p = co2net('evaluate', tmp_path/'run'/'last.pt', '--device', 'cpu', cwd=tmp_path)
-    assert 'AVG mAP@0.1:0.7' in p.stdout
-    p = co2net('train', '--preset', 'demo', '--out', tmp_path/'bad', '--override', 'main_context=medium', cwd=tmp_path, expect=2)
-    assert 'main_context' in p.stderr and 'Traceback' not in p.stderr
+    out, _ = run('evaluate', tmp_path/'run'/'last.pt', '--device', 'cpu')
+    assert 'AVG mAP@0.1:0.7' in out
+    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'bad', '--override', 'main_context=medium', expect=2)
+    assert 'main_context' in err and 'Traceback' not in err
+
+
+def test_missing_ambiguous(tmp_path):
+    """THUMOS14 annotations without Ambiguous_test.txt: `evaluate` (protocol co2net) is an error, unless
+    --missing-ambiguous skip, whose result is labelled as computed without the filter."""
+    from co2net.train import get_config, model_from_config, save_checkpoint, seed_everything
+    shutil.copytree(ROOT/'data_samples'/'SynThumos-Annotations', tmp_path/'SynThumos-Annotations')
+    shutil.copy(ROOT/'data_samples'/'SynThumos-I3D-JOINTFeatures.npy', tmp_path)
+    cfg = get_config('thumos14', dataset='SynThumos', data_root=str(tmp_path), device='cpu')
+    from co2net.data import load_dataset
+    ds = load_dataset(tmp_path, 'SynThumos')
+    seed_everything(0)
+    save_checkpoint(tmp_path/'m.pt', model=model_from_config(cfg, ds.n_classes, ds.feature_dim), config=cfg, iteration=0,
+                    meta={'classes': [str(c) for c in ds.classes], 'n_classes': ds.n_classes, 'feat_dim': ds.feature_dim})
+    out, _ = run('evaluate', tmp_path/'m.pt', '--out', tmp_path/'with.json')
+    assert 'without Ambiguous' not in out
+    (tmp_path/'SynThumos-Annotations'/'Ambiguous_test.txt').unlink()
+    _, err = run('evaluate', tmp_path/'m.pt', '--out', tmp_path/'a.json', expect=2)
+    assert 'Ambiguous_test.txt' in err and 'Traceback' not in err
+    out, _ = run('evaluate', tmp_path/'m.pt', '--out', tmp_path/'a.json', '--missing-ambiguous', 'skip')
+    assert 'without Ambiguous filter' in out
+
+
+def test_lazy_optional_commands(tmp_path):
+    "`co2net -h` and other commands never import av, cv2 or ray; extract/sweep are listed and resolved on use."
+    code = ('import sys; from co2net.cli import run_command; run_command(["-h"]); run_command(["train", "-h"]); '
+            'print(sorted(m for m in ("av", "cv2", "ray", "co2net.features", "co2net.sweep") if m in sys.modules))')
+    p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path)
+    assert p.stdout.strip().splitlines()[-1] == '[]', p.stdout
+    assert 'extract' in p.stdout and 'sweep' in p.stdout
+    # a missing module or optional dependency is one line naming the extra
+    block = 'import sys; sys.modules["co2net.sweep"] = None; from co2net.cli import main; sys.argv = ["co2net", "sweep", "-h"]; main()'
+    p = subprocess.run([sys.executable, '-c', block], capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 2 and 'pip install "co2net[sweep]"' in p.stderr and 'Traceback' not in p.stderr, p.stderr
+    block = 'import sys; sys.modules["co2net.features"] = None; from co2net.cli import main; sys.argv = ["co2net", "extract", "a.mp4"]; main()'
+    p = subprocess.run([sys.executable, '-c', block], capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 2 and 'pip install "co2net[video]"' in p.stderr and 'Traceback' not in p.stderr, p.stderr
+
+
+def test_extract_positional_videos():
+    pytest.importorskip('co2net.features')
+    from co2net.cli import command_function, POSITIONAL
+    from fastcore.script import anno_parser
+    parser = anno_parser(command_function('extract').__wrapped__, prog='co2net extract', pos=POSITIONAL['extract'])
+    args = parser.parse_args(['a.mp4', 'b.avi', '--out', 'feats'])
+    assert args.videos == ['a.mp4', 'b.avi']
