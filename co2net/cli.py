@@ -16,13 +16,13 @@ from .train import (Config, PRESETS, SELECTION_LABELS, get_config, train, train_
                           seed_everything, check_out_dir, check_splits, write_detections, atomic_write,
                           stop_on_signals, Interrupted)
 from .localize import detections_to_seconds
-from .data import check_feature_array, check_feature_file, load_npy
+from .data import check_feature_array, check_feature_file, load_npy, THUMOS14_CLASSES
+from .features import VIDEO_SUFFIXES   # a light import: PyAV and OpenCV load only when a video is read
 
 # %% auto #0
-__all__ = ['VIDEO_SUFFIXES', 'THUMOS14_CLASSES', 'COMMANDS', 'POSITIONAL', 'CliError', 'check_output_file', 'train_cmd',
-           'model_from_checkpoint', 'evaluate_cmd', 'read_feature_file', 'read_class_names', 'detect_cmd',
-           'convert_cmd', 'demo_figure', 'demo_cmd', 'LazyCommand', 'missing_extra', 'command_function', 'run_command',
-           'main']
+__all__ = ['COMMANDS', 'POSITIONAL', 'CliError', 'check_output_file', 'train_cmd', 'model_from_checkpoint', 'evaluate_cmd',
+           'read_feature_file', 'read_class_names', 'detect_cmd', 'convert_cmd', 'demo_figure', 'demo_cmd',
+           'LazyCommand', 'missing_extra', 'command_function', 'run_command', 'main']
 
 # %% ../nbs/10_cli.ipynb #a04eb7de
 class CliError(Exception):
@@ -145,11 +145,6 @@ def evaluate_cmd(
     print(f'detections written to {out}')
 
 # %% ../nbs/10_cli.ipynb #c84afa18
-VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm')
-THUMOS14_CLASSES = ('BaseballPitch', 'BasketballDunk', 'Billiards', 'CleanAndJerk', 'CliffDiving', 'CricketBowling',
-                    'CricketShot', 'Diving', 'FrisbeeCatch', 'GolfSwing', 'HammerThrow', 'HighJump', 'JavelinThrow',
-                    'LongJump', 'PoleVault', 'Shotput', 'SoccerPenalty', 'TennisSwing', 'ThrowDiscus', 'VolleyballSpiking')
-
 def read_feature_file(path, feat_dim: int, mmap: bool = False) -> np.ndarray:
     """A (T, feat_dim) float32 array from a .npy file, checked by co2net's feature rule, or a CliError naming the file.
     `mmap=True` checks dtype and shape from the header only (returns them); else the values are checked too."""

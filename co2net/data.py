@@ -11,13 +11,13 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['FPS', 'SNIPPET_FRAMES', 'SECONDS_PER_SNIPPET', 'ANNOTATION_FILES', 'AMBIGUOUS_FILE', 'DATA_PRESETS',
-           'SAFE_PICKLE_GLOBALS', 'secs_to_snippets', 'snippets_to_secs', 'Annotations', 'load_annotations', 'multihot',
-           'DataPreset', 'get_data_preset', 'split_indices', 'stratified_split', 'WtalcDataset', 'load_dataset',
-           'snippet_strata', 'sample_snippets', 'uniform_snippets', 'PairBatchSampler', 'load_batch', 'UnsafeFileError',
-           'load_npy', 'take_rows', 'ArrayFeatureStore', 'FolderFeatureStore', 'check_feature_array',
-           'check_feature_file', 'validate_features', 'ground_truth', 'read_ambiguous', 'write_ambiguous',
-           'write_annotations', 'open_features', 'convert_features']
+__all__ = ['FPS', 'SNIPPET_FRAMES', 'SECONDS_PER_SNIPPET', 'ANNOTATION_FILES', 'AMBIGUOUS_FILE', 'THUMOS14_CLASSES',
+           'DATA_PRESETS', 'SAFE_PICKLE_GLOBALS', 'secs_to_snippets', 'snippets_to_secs', 'Annotations',
+           'load_annotations', 'multihot', 'DataPreset', 'get_data_preset', 'split_indices', 'stratified_split',
+           'WtalcDataset', 'load_dataset', 'snippet_strata', 'sample_snippets', 'uniform_snippets', 'PairBatchSampler',
+           'load_batch', 'UnsafeFileError', 'load_npy', 'take_rows', 'ArrayFeatureStore', 'FolderFeatureStore',
+           'check_feature_array', 'check_feature_file', 'validate_features', 'ground_truth', 'read_ambiguous',
+           'write_ambiguous', 'write_annotations', 'open_features', 'convert_features']
 
 # %% ../nbs/00_data.ipynb #ffb60147
 FPS = 25  # frames per second assumed for every video
@@ -77,6 +77,11 @@ def load_annotations(folder) -> Annotations:
     extra = {k: v for k, v in raw.items() if k not in ANNOTATION_FILES}
     return Annotations(names, classes, _decode(raw['subset']), duration, segments, seg_labels, labels_all,
                        amb, extra, duration_column=raw['duration'].ndim == 2)
+
+# %% ../nbs/00_data.ipynb #dde4806a
+THUMOS14_CLASSES = ('BaseballPitch', 'BasketballDunk', 'Billiards', 'CleanAndJerk', 'CliffDiving', 'CricketBowling',
+                    'CricketShot', 'Diving', 'FrisbeeCatch', 'GolfSwing', 'HammerThrow', 'HighJump', 'JavelinThrow',
+                    'LongJump', 'PoleVault', 'Shotput', 'SoccerPenalty', 'TennisSwing', 'ThrowDiscus', 'VolleyballSpiking')
 
 # %% ../nbs/00_data.ipynb #5fa8876b
 def multihot(label_lists, classes) -> np.ndarray:

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass
 import numpy as np
 from fastcore.basics import patch
-from .data import secs_to_snippets, snippets_to_secs, ground_truth, AMBIGUOUS_FILE
+from .data import secs_to_snippets, snippets_to_secs, ground_truth, AMBIGUOUS_FILE, THUMOS14_CLASSES
 
 # %% auto #0
 __all__ = ['GT_KEYS', 'DET_KEYS', 'TIE_RULES', 'PROTOCOLS', 'MISSING_AMBIGUOUS', 'make_columns', 'check_columns', 'segment_tiou',
@@ -513,10 +513,7 @@ def precision_recall(gt, dets, threshold, cls, tie_rule='reference') -> tuple:
     return tp_cum / n_gt, tp_cum / np.arange(1, len(rows) + 1)
 
 # %% ../nbs/06_evaluate.ipynb #20b0e1d4
-_THUMOS14_CLASSES = frozenset('''
-BaseballPitch BasketballDunk Billiards CleanAndJerk CliffDiving CricketBowling CricketShot Diving FrisbeeCatch
-GolfSwing HammerThrow HighJump JavelinThrow LongJump PoleVault Shotput SoccerPenalty TennisSwing ThrowDiscus
-VolleyballSpiking'''.split())
+_THUMOS14_CLASSES = frozenset(THUMOS14_CLASSES)
 # the 213 THUMOS14 test videos (Thumos14reduced has 212 of them: video_test_0001292 is absent)
 _THUMOS14_TEST = frozenset(f'video_test_{i:07d}' for i in (
     4, 6, 7, 11, 26, 28, 39, 45, 46, 51, 58, 62, 73, 85, 113, 129, 131, 173, 179, 188, 211, 220, 238, 242, 250,
