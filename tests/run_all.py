@@ -1,28 +1,50 @@
-"""Run every co2net test: each notebook under nbs/ (through `nbdev-test`), then pytest over tests/.
+"""Run every co2net test and print one closing line `N passed, M failed`.
 
-Usage: python tests/run_all.py [--flags "slow cuda"] [--workers 2] [notebook ...]
+Usage: python tests/run_all.py [--flags "slow cuda"] [--workers 2] [--no-kernel] [--no-browser] [--no-pytest] [notebook ...]
 
-Prints one line per notebook, pytest's own summary, and finally a closing line
-`N passed, M failed` counting notebooks and pytest tests together. Exits non-zero when anything
-failed or when no notebook ran at all.
+Four kinds of checks, each counted:
+  1. nbdev-test: the test cells of each notebook under nbs/ (flagged cells only with --flags);
+  2. kernel: each notebook top to bottom in a plain Jupyter kernel, no flags, with its outputs checked
+     (no error, every figure an image, no terminal control codes; see tests/run_notebooks.py);
+  3. pytest over tests/;
+  4. browser: the proposal explorer of 08_visualize in JupyterLab in Chromium (tests/browser_check.py).
+Exits non-zero when anything failed or when no notebook ran at all.
 """
-import argparse, os, subprocess, sys, time
+import argparse, os, re, shutil, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tests'))
+from run_notebooks import find_notebooks
 
-def find_notebooks(paths):
-    if paths: return [Path(p).resolve() for p in paths]
-    return sorted(p for p in (ROOT/'nbs').rglob('*.ipynb')
-                  if not any(part.startswith(('_', '.')) for part in p.relative_to(ROOT/'nbs').parts))
-
-def run_notebook(nb, flags):
+def run_nbdev_test(nb, flags):
     cmd = ['nbdev-test', str(nb), '--n-workers', '0']
     if flags: cmd += ['--flags', flags]
     start = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     return nb, proc.returncode == 0, time.time() - start, proc.stdout + proc.stderr
+
+def run_in_kernel(nb):
+    "One notebook through tests/run_notebooks.py (a fresh process and kernel)."
+    start = time.time()
+    proc = subprocess.run([sys.executable, str(ROOT/'tests'/'run_notebooks.py'), str(nb)], cwd=ROOT,
+                          capture_output=True, text=True)
+    return nb, proc.returncode == 0, time.time() - start, proc.stdout + proc.stderr[-3000:]
+
+def run_stage(name, func, items, workers):
+    "Run `func` over `items` (`workers` at a time); print a line per item; return (passed, failed)."
+    n_pass = n_fail = 0
+    start = time.time()
+    with ThreadPoolExecutor(workers) as pool:
+        for nb, ok, secs, out in pool.map(func, items):
+            print(f'{"ok  " if ok else "FAIL"} {name} {nb.relative_to(ROOT)} ({secs:.1f}s)', flush=True)
+            if ok: n_pass += 1
+            else:
+                n_fail += 1
+                print('     ' + out[-6000:].replace('\n', '\n     '), flush=True)
+    print(f'{name}: {n_pass} passed, {n_fail} failed ({time.time() - start:.0f}s)', flush=True)
+    return n_pass, n_fail
 
 def run_pytest():
     "Run pytest over tests/ and return (passed, failed); (0, 0) when tests/ holds no test file."
@@ -36,31 +58,52 @@ def run_pytest():
     counter = Counter()
     code = pytest.main([str(ROOT/'tests'), '-q', '-p', 'no:cacheprovider'], plugins=[counter])
     if code not in (0, 1, 5) and counter.failed == 0: counter.failed = 1  # internal/usage error counts as a failure
+    print(f'pytest: {counter.passed} passed, {counter.failed} failed', flush=True)
     return counter.passed, counter.failed
+
+def ensure_chromium() -> bool:
+    "Debian's chromium for the browser check: installed with apt-get when missing and allowed (root)."
+    if shutil.which('chromium') or shutil.which('chromium-browser'): return True
+    if os.geteuid() == 0 and shutil.which('apt-get'):
+        print('installing Debian chromium for the browser check (apt-get install -y chromium)', flush=True)
+        for cmd in (['apt-get', 'install', '-y', '-q', 'chromium'], ['apt-get', 'update', '-q'],
+                    ['apt-get', 'install', '-y', '-q', 'chromium']):
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**os.environ, 'DEBIAN_FRONTEND': 'noninteractive'})
+            if shutil.which('chromium'): return True
+    print("FAIL browser: no Chromium; install Debian's package (as root: apt-get install -y chromium)", flush=True)
+    return False
+
+def run_browser_check():
+    "Run tests/browser_check.py; each of its check lines counts."
+    if not ensure_chromium(): return 0, 1
+    proc = subprocess.run([sys.executable, str(ROOT/'tests'/'browser_check.py')], cwd=ROOT, capture_output=True, text=True)
+    print(proc.stdout, end='', flush=True)
+    passed = len(re.findall(r'^ok +browser:', proc.stdout, re.M))
+    failed = len(re.findall(r'^FAIL browser:', proc.stdout, re.M))
+    if proc.returncode and not failed:
+        print(proc.stderr[-3000:], flush=True); failed = 1
+    return passed, failed
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('notebooks', nargs='*', help='notebooks to run (default: all under nbs/)')
-    ap.add_argument('--flags', default='', help='test flags to enable, e.g. "slow" or "cuda"')
+    ap.add_argument('--flags', default='', help='nbdev-test flags to enable, e.g. "slow" or "cuda"')
     ap.add_argument('--workers', type=int, default=2, help='notebooks run at once')
-    ap.add_argument('--no-pytest', action='store_true', help='run the notebooks only')
+    ap.add_argument('--no-kernel', action='store_true', help='skip the plain-kernel runs')
+    ap.add_argument('--no-browser', action='store_true', help='skip the JupyterLab/Chromium check')
+    ap.add_argument('--no-pytest', action='store_true', help='skip pytest over tests/')
     args = ap.parse_args()
     nbs = find_notebooks(args.notebooks)
-    nb_pass = nb_fail = 0
-    with ThreadPoolExecutor(args.workers) as pool:
-        for nb, ok, secs, out in pool.map(lambda n: run_notebook(n, args.flags), nbs):
-            print(f'{"ok  " if ok else "FAIL"} {nb.relative_to(ROOT)} ({secs:.1f}s)', flush=True)
-            if ok: nb_pass += 1
-            else:
-                nb_fail += 1
-                print(out[-6000:], flush=True)
-    print(f'notebooks: {nb_pass} passed, {nb_fail} failed', flush=True)
-    py_pass, py_fail = (0, 0) if args.no_pytest else run_pytest()
-    if not args.no_pytest: print(f'pytest: {py_pass} passed, {py_fail} failed', flush=True)
-    if nb_pass + nb_fail == 0:
+    counts = [run_stage('nbdev-test', lambda nb: run_nbdev_test(nb, args.flags), nbs, args.workers)]
+    if not nbs:
         print('no notebook was run: this counts as a failure', flush=True)
-        nb_fail = 1
-    print(f'{nb_pass + py_pass} passed, {nb_fail + py_fail} failed', flush=True)
-    sys.exit(1 if nb_fail + py_fail else 0)
+        counts.append((0, 1))
+    if not args.no_kernel: counts.append(run_stage('kernel', run_in_kernel, nbs, args.workers))
+    if not args.no_pytest: counts.append(run_pytest())
+    if not args.no_browser: counts.append(run_browser_check())
+    passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    print(f'{passed} passed, {failed} failed', flush=True)
+    sys.exit(1 if failed else 0)
 
 if __name__ == '__main__': main()
