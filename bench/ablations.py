@@ -1,64 +1,71 @@
-"""The structure of the CO2-Net paper's ablation tables 3-6, re-run on synthetic THUMOS-like data.
+"""The CO2-Net paper's ablation tables 3-6, and a controlled experiment on what the CCM is for, re-run on
+synthetic THUMOS-like data as sweeps of `co2net.sweep` (every row: `co2net.train.train`, several seeds).
 
-Usage: python bench/ablations.py [--iters 800] [--seeds 0 1 2] [--lr 3e-3] [--workers 1]
-                                 [--tables 3 4 5 6] [--out bench/results] [--no-figure]
+Usage:
+  python bench/ablations.py tables      [--iters 800] [--seeds 0 1 2]
+  python bench/ablations.py calibrate   [--iters 800] [--seeds 0 1 2] [--levels 1 0.7 0.5 0.35 0.25]
+  python bench/ablations.py distractors [--iters 800] [--seeds 0 1 2 3 4] [--levels 0 0.5 1 2] [--evidence-scale K]
+Common options: --lr 3e-3, --out bench/results (tables, CSV, figures), --runs runs/ablations (the sweep
+folders; running a command again skips finished runs and resumes interrupted ones), --backend
+auto|local|ray, --ray-cpus N (CPUs of a local Ray), --n-videos 200.
 
-Every row trains CO2-Net (or a variant) from scratch on the synthetic demo set of co2net.synthetic
-(make_demo_dataset, seed 0: 200 videos, 100 train / 100 test, 20 classes, 32 channels per
-modality, THUMOS14 layout), once per seed, for a fixed number of iterations. Training is the one
-loop of the library, co2net.train.train, with the 'demo' preset (Adam, batch 10 with 3 same-class
-pairs, 100 snippets per video) except the learning rate (--lr), the variant's model and loss fields
-of co2net.train.Config (fusion, main_context, aux_context, mutual_metric, loss_terms) and
-selection 'last': every training video trains and nothing is evaluated during training. The LAST
-iteration's model is scored on the test split (ground truth of ds.test_gt_idx) with the 'co2net'
-protocol (no model selection at all, so no peeking at the test set).
-Rows that are the same variant (the full CO2-Net appears in all four tables) are trained once.
+Every run is the 'demo' preset of co2net.train (synthetic demo set of co2net.synthetic, seed 0: 200
+videos, 100 train / 100 test, 20 classes, 32 channels per modality; Adam, batches of 10 videos with 3
+same-class pairs, 100 snippets per video, one torch thread) with learning rate --lr, --iters
+iterations, selection 'last' (every training video trains, nothing is evaluated during training,
+a checkpoint every 200 iterations) and the row's model/loss fields. The last model is scored once on
+the synthetic test split with the 'co2net' protocol: no model selection, no peeking at the test set.
 
-Tables (paper section 4.4):
-  3  loss components: MIL only, then terms added (which terms each paper row used is not readable
-     in the paper text we have; see ROW NOTES in the output);
-  4  mutual-learning metric: MSE / MAE / KL / JS;
-  5  CCM main/auxiliary context: Local-Local, Local-Global, Global-Local (the paper's CCM);
-  6  fusion: Add / Concat / SE / CCM (SSMA is not implemented: its layers cannot be specified
-     faithfully from the paper, see nbs/02_ccm).
-Output: {out}/ablations.csv (one line per row and seed, plus mean/std lines), {out}/ablations.md,
-and {out}/figure5_synthetic.png (paper Figure 5 style: GT and the detections of the four fusion
-variants of seed 0 on one test video). Every number is on SYNTHETIC data; the paper's THUMOS14
-numbers sit in a separate column, copied from the paper.
+  tables       the rows of the paper's Tables 3-6 (14 distinct variants; the full CO2-Net is one run
+               shared by the four tables) -> ablations.md, ablations.csv, ablations_runs.json,
+               figure5_synthetic.png. The same sweep from the command line:
+                 co2net sweep --preset demo --points <the 14 variants as JSON> --seeds 0 1 2 --out runs/ablations/tables \
+                   --override lr=3e-3 max_iter=800 eval_interval=200 selection=last device=cpu
+  calibrate    the MIL-only model (Table 3, Exp 1) without distractors at several evidence scales
+               (synthetic.evidence_scale); the level whose mean AVG mAP is closest to the paper's
+               38.1 % (THUMOS14, Exp 1) is kept -> calibration.md, calibration.csv, calibration.json
+  distractors  fusion (ccm, concat, se, add) x distractor strength (synthetic.distractor_strength) x
+               seeds at the calibrated evidence scale, the full objective -> distractors.md,
+               distractors.csv, distractors_runs.json, distractors.png (mAP against strength per fusion)
+
+Every number is on SYNTHETIC data; the paper's THUMOS14 numbers appear only in their own labelled column.
 """
 from __future__ import annotations
-import argparse, csv, io, json, math, os, sys, tempfile, time
+import argparse, csv, json, math, shlex, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 from co2net.losses import LOSS_TERMS as ALL_TERMS   # ('mil_orig', 'mil_supp', 'coactivity', 'mutual', 'norm', 'guide')
+from co2net.sweep import run_sweep, mean_std, field_value, plot_sweep, headline_metric
 MIL = ('mil_orig', 'mil_supp')
-FULL = dict(use=ALL_TERMS, mutual_metric='mse', fusion='ccm', main_context='global', aux_context='local')
+FULL = dict(loss_terms=ALL_TERMS, mutual_metric='mse', fusion='ccm', main_context='global', aux_context='local')
+HEADLINE = 'AVG mAP@0.1:0.7'
+PAPER_EXP1 = 38.1   # THUMOS14, AVG mAP 0.1:0.7 of the paper's Table 3, Exp 1 (MIL only)
+FUSIONS = ('ccm', 'concat', 'se', 'add')
 
 def variant(**kw) -> dict:
-    "A full CO2-Net variant: FULL with `kw` changed."
+    "A full CO2-Net variant: the config fields of FULL with `kw` changed."
     unknown = set(kw) - set(FULL)
     if unknown: raise ValueError(f'unknown variant keys {sorted(unknown)}; valid: {sorted(FULL)}')
     v = {**FULL, **kw}
-    v['use'] = tuple(t for t in ALL_TERMS if t in set(v['use']))
+    v['loss_terms'] = tuple(t for t in ALL_TERMS if t in set(v['loss_terms']))
     return v
 
 def variant_key(v: dict) -> str:
-    "A stable text key of a variant (rows with the same key are trained once)."
-    return json.dumps({k: list(v[k]) if k == 'use' else v[k] for k in sorted(v)}, sort_keys=True)
+    "A stable text key of a variant (rows with the same key are the same run)."
+    return json.dumps({k: list(v[k]) if k == 'loss_terms' else v[k] for k in sorted(v)}, sort_keys=True)
 
 # Paper numbers: THUMOS14, AVG mAP over tIoU 0.1:0.7 (%), as printed in the paper's tables (section 4.4).
 # Table 3: the column headers (which loss each check mark stands for) are lost in our text copy; the rows
 # are readable as "Exp k, n check marks, AVG". Exp 1 = MIL only and Exp 6 = all terms are stated in the text.
 TABLES = {
     3: dict(title='Table 3: loss components', rows=[
-        ('MIL only (mil_orig + mil_supp)', variant(use=MIL), '38.1 (Exp 1: MIL only)'),
-        ('MIL + co-activity', variant(use=MIL + ('coactivity',)), '40.0 (Exp 2: 2 terms, which ones unreadable)'),
-        ('MIL + co-activity + norm', variant(use=MIL + ('coactivity', 'norm')), '41.4 (Exp 3: 3 terms, which ones unreadable)'),
-        ('all but mutual learning', variant(use=MIL + ('coactivity', 'norm', 'guide')), '42.8 (Exp 4: 4 terms, which ones unreadable)'),
-        ('all but co-activity', variant(use=MIL + ('mutual', 'norm', 'guide')), '42.6 (Exp 5: 4 terms, which ones unreadable)'),
+        ('MIL only (mil_orig + mil_supp)', variant(loss_terms=MIL), '38.1 (Exp 1: MIL only)'),
+        ('MIL + co-activity', variant(loss_terms=MIL + ('coactivity',)), '40.0 (Exp 2: 2 terms, which ones unreadable)'),
+        ('MIL + co-activity + norm', variant(loss_terms=MIL + ('coactivity', 'norm')), '41.4 (Exp 3: 3 terms, which ones unreadable)'),
+        ('all but mutual learning', variant(loss_terms=MIL + ('coactivity', 'norm', 'guide')), '42.8 (Exp 4: 4 terms, which ones unreadable)'),
+        ('all but co-activity', variant(loss_terms=MIL + ('mutual', 'norm', 'guide')), '42.6 (Exp 5: 4 terms, which ones unreadable)'),
         ('all terms (CO2-Net)', variant(), '44.6 (Exp 6: all terms)'),
     ]),
     4: dict(title='Table 4: mutual-learning metric', rows=[
@@ -88,120 +95,80 @@ PAPER_DETAIL = {
        'Global-Local 70.1 54.5 38.3 13.4',
 }
 
-def data_digest(root) -> str:
-    "One SHA-256 over every file of a generated data set (co2net.synthetic.file_digests): which synthetic data a table used."
-    import hashlib
-    from co2net.synthetic import file_digests
-    return hashlib.sha256(json.dumps(file_digests(root), sort_keys=True).encode()).hexdigest()
-
-def make_data(root, n_videos: int = 200, seed: int = 0):
-    "Write and open the synthetic demo set (co2net.synthetic.make_demo_dataset) under `root`."
-    from co2net.synthetic import make_demo_dataset, DEMO_NAME
-    from co2net.data import load_dataset
-    make_demo_dataset(root, seed=seed, n_videos=n_videos)
-    return load_dataset(root, DEMO_NAME, preset='thumos14')
-
-def variant_config(v: dict, seed: int, iters: int, lr: float = 3e-3, out_dir='runs/ablation'):
-    """The `co2net.train.Config` of one bench run: the 'demo' preset with variant `v` (its model and loss fields),
-    `seed`, `iters` iterations and learning rate `lr`; selection 'last' (every training video trains, no evaluation
-    during training), one evaluation interval = the whole run (a single `last.pt`), no progress bar, CPU."""
-    from co2net.train import get_config
-    return get_config('demo', lr=lr, seed=seed, max_iter=iters, eval_interval=iters, device='cpu', selection='last',
-                      progress=False, out_dir=str(out_dir), fusion=v['fusion'], main_context=v['main_context'],
-                      aux_context=v['aux_context'], mutual_metric=v['mutual_metric'], loss_terms=tuple(v['use']))
-
-def train_variant(ds, v: dict, seed: int, iters: int, lr: float = 3e-3, return_model: bool = False):
-    """Train variant `v` with `co2net.train.train` (config `variant_config`) on the training split of `ds`; the
-    last model is scored on the test split against `ds.test_gt_idx` ('co2net' protocol). Returns a dict."""
-    import warnings
-    from co2net.train import train, read_metrics, headline_average
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        # a variant that makes no detection scores 0, which the table shows; no need to warn about it
-        warnings.filterwarnings('ignore', message='no detections to score')
-        cfg = variant_config(v, seed, iters, lr, out_dir=tmp)
-        run = train(cfg, dataset=ds, verbose=False)
-        last = [r for r in read_metrics(Path(tmp)/'metrics.jsonl') if r['kind'] == 'train'][-1]
-    if last['iter'] != iters: raise RuntimeError(f'variant {variant_key(v)} seed {seed}: last logged iteration {last["iter"]} != {iters}')
-    res = run.test['last']
-    thr = np.asarray(res.thresholds)
-    out = {'seed': seed, 'avg_0.1:0.7': 100 * headline_average(res, 'thumos14')[1],
-           'map@0.5': 100 * float(np.asarray(res.map)[np.isclose(thr, 0.5)][0]),
-           'map': [100 * float(m) for m in res.map], 'thresholds': [float(t) for t in thr],
-           'train_seconds': round(last['seconds'], 2), 'final_loss': float(last['loss']['total'])}
-    if return_model: out['model'] = run.model
-    return out
-
-def _job(args):
-    "One (variant, seed) run in a worker process: returns (key, seed, result without the model, state_dict or None)."
-    root, key, seed, iters, lr, keep = args
-    torch.set_num_threads(1)
-    ds = _job.cache.get(root) or make_data_cached(root)
-    _job.cache[root] = ds
-    r = train_variant(ds, json.loads(key), seed, iters, lr, return_model=keep)
-    m = r.pop('model', None)
-    return key, seed, r, ({k: t.clone() for k, t in m.state_dict().items()} if m is not None else None)
-_job.cache = {}
-
-def make_data_cached(root):
-    from co2net.synthetic import DEMO_NAME
-    from co2net.data import load_dataset
-    return load_dataset(root, DEMO_NAME, preset='thumos14')
-
-def run_tables(ds, tables=(3, 4, 5, 6), seeds=(0, 1, 2), iters: int = 800, lr: float = 3e-3, workers: int = 1,
-               data_root=None, keep_models_for=(), log=print):
-    """Train every distinct variant of `tables` once per seed. Returns ({key: [result per seed]}, {key: model of seeds[0]})
-    for the variants in `keep_models_for` (variant dicts)."""
-    keys = []
+def table_points(tables=(3, 4, 5, 6)) -> list[dict]:
+    "The distinct variants of `tables`, in table order: the sweep's grid points."
+    seen = {}
     for t in tables:
         for _, v, _ in TABLES[t]['rows']:
-            if v is not None and variant_key(v) not in keys: keys.append(variant_key(v))
-    keep = {variant_key(v) for v in keep_models_for}
-    jobs = [(k, s) for k in keys for s in seeds]
-    results, models = {k: [] for k in keys}, {}
-    t0 = time.time()
-    if workers <= 1:
-        for n, (k, s) in enumerate(jobs, 1):
-            r = train_variant(ds, json.loads(k), s, iters, lr, return_model=(k in keep and s == seeds[0]))
-            m = r.pop('model', None)
-            if m is not None: models[k] = m
-            results[k].append(r)
-            log(f'[{n}/{len(jobs)}] {time.time() - t0:6.0f}s  seed {s}  AVG {r["avg_0.1:0.7"]:5.1f}  {k}')
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-        if data_root is None: raise ValueError('run_tables: workers > 1 needs data_root (each process opens the data itself)')
-        from co2net.train import model_from_config
-        with ProcessPoolExecutor(workers) as pool:
-            args = [(str(data_root), k, s, iters, lr, k in keep and s == seeds[0]) for k, s in jobs]
-            for n, (k, s, r, sd) in enumerate(pool.map(_job, args), 1):
-                results[k].append(r)
-                if sd is not None:
-                    m = model_from_config(variant_config(json.loads(k), s, iters, lr), ds.n_classes, ds.feature_dim)
-                    m.load_state_dict(sd)
-                    models[k] = m
-                log(f'[{n}/{len(jobs)}] {time.time() - t0:6.0f}s  seed {s}  AVG {r["avg_0.1:0.7"]:5.1f}  {k}')
-    for k in results: results[k].sort(key=lambda r: r['seed'])
-    return results, models
+            if v is not None: seen.setdefault(variant_key(v), v)
+    return list(seen.values())
 
-def mean_std(values) -> tuple[float, float]:
-    "Mean and sample standard deviation (ddof=1; 0 for a single value)."
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+def base_overrides(iters: int = 800, lr: float = 3e-3, n_videos: int = 200, **synthetic) -> dict:
+    "Fields every bench run changes in the 'demo' preset (plus arguments of the synthetic data generator)."
+    syn = {**({'n_videos': n_videos} if n_videos != 200 else {}), **synthetic}
+    return {'lr': lr, 'max_iter': iters, 'eval_interval': min(200, iters), 'selection': 'last', 'device': 'cpu',
+            **{f'synthetic.{k}': v for k, v in syn.items()}}
 
-def table_rows(results, tables=(3, 4, 5, 6)) -> list[dict]:
+def runs_of(result, fields: dict) -> list[dict]:
+    "The finished records of `result` whose config has every field of `fields`, sorted by seed."
+    want = {k: json.loads(json.dumps(v, default=list)) for k, v in fields.items()}
+    from co2net.train import Config
+    out = []
+    for s in result.runs:
+        cfg = Config.from_dict(s.config)
+        rec = result.records.get(s.name) or {}
+        if rec.get('status') == 'done' and all(field_value(cfg, k) == v for k, v in want.items()): out.append(rec)
+    return sorted(out, key=lambda r: r['seed'])
+
+def _per_seed(recs, metric=HEADLINE): return [r['metrics'][metric] for r in recs]
+
+def sweep_meta(result, args, command: str, wall: float) -> dict:
+    recs = [r for r in result.records.values() if r.get('status') == 'done']
+    return {'command': command, 'iters': args.iters, 'lr': args.lr, 'seeds': args.seeds, 'n_videos': args.n_videos,
+            'wall_minutes': round(wall / 60, 2), 'run_minutes': round(sum(r.get('seconds', 0) for r in recs) / 60, 1),
+            'sweep_folder': str(result.out), 'sweep_line': result.line, 'n_runs': len(result.runs),
+            'n_failed': sum(r.get('status') != 'done' for r in result.records.values()),
+            'machine': f'CPU, backend {args.backend}, one torch thread per run',
+            'data': sorted({r['data'] for r in recs}), 'data_digest': sorted({r.get('data_digest', '?') for r in recs})}
+
+def _runs_json(result) -> dict:
+    "Per run: seed, grid point, metrics, data and its digest (the committed evidence behind every table)."
+    return {s.name: {k: (result.records.get(s.name) or {}).get(k) for k in ('seed', 'point', 'status', 'metrics', 'data',
+                                                                           'data_digest', 'seconds', 'error')}
+            for s in result.runs}
+
+def _data_text(labels) -> str:
+    "The data labels of the runs, once: the common label, and that the generator arguments vary per grid point."
+    common = {l.split(' [generator arguments')[0] for l in labels}
+    if len(common) == 1 and len(labels) > 1: return f'{common.pop()}, generator arguments of each grid point as listed'
+    return '; '.join(labels)
+
+def _header(meta: dict, what: str) -> list[str]:
+    return [f"**Data: {_data_text(meta['data'])}.** {what} Each run: `co2net.train.train`, {meta['iters']} "
+            f"iterations, learning rate {meta['lr']:g}, selection 'last' (the last model, no model selection), other settings "
+            f"of the `demo` preset; evaluated once on the synthetic test split ('co2net' protocol). mAP in %, mean ± sample std "
+            f"over {len(meta['seeds'])} seeds ({' '.join(map(str, meta['seeds']))}).", '',
+            f"Command: `{meta['command']}` ({meta['n_runs']} runs, {meta['n_failed']} failed; {meta['run_minutes']:.0f} min of "
+            f"training in all, summed over the runs; {meta['machine']}; a 2-core CPU shared with other work). "
+            f"Synthetic data content digest (`co2net.train.dataset_digest`): "
+            f"`{', '.join(d[:16] + '...' for d in meta['data_digest'])}`", '']
+
+# ---------------------------------------------------------------- tables
+def table_rows(result, tables=(3, 4, 5, 6)) -> list[dict]:
     "One dict per table row: table, row, variant key, per-seed AVG, mean, std, mAP@0.5 mean/std, paper number."
     rows = []
     for t in tables:
         for name, v, paper in TABLES[t]['rows']:
-            r = results.get(variant_key(v), []) if v is not None else []
-            avg = [x['avg_0.1:0.7'] for x in r]; m5 = [x['map@0.5'] for x in r]
+            r = runs_of(result, v) if v is not None else []
+            avg, m5 = _per_seed(r), _per_seed(r, 'mAP@0.5')
             rows.append({'table': t, 'row': name, 'variant': variant_key(v) if v is not None else '',
                          'seeds': [x['seed'] for x in r], 'avg_per_seed': avg,
-                         'avg_mean': mean_std(avg)[0] if avg else math.nan, 'avg_std': mean_std(avg)[1] if avg else math.nan,
-                         'map05_mean': mean_std(m5)[0] if m5 else math.nan, 'map05_std': mean_std(m5)[1] if m5 else math.nan,
-                         'paper_thumos14_avg': paper})
+                         'avg_mean': mean_std(avg)[0], 'avg_std': mean_std(avg)[1],
+                         'map05_mean': mean_std(m5)[0], 'map05_std': mean_std(m5)[1], 'paper_thumos14_avg': paper})
     return rows
 
-def write_csv(rows, path):
+def write_table_csv(rows, path):
+    f2 = lambda x: '' if math.isnan(x) else f'{x:.2f}'
     with open(path, 'w', newline='') as f:
         w = csv.writer(f)
         w.writerow(['table', 'row', 'data', 'seeds', 'synthetic_avg_mAP_0.1:0.7_per_seed', 'synthetic_avg_mean', 'synthetic_avg_std',
@@ -209,23 +176,13 @@ def write_csv(rows, path):
         for r in rows:
             w.writerow([r['table'], r['row'], 'synthetic (co2net.synthetic demo set), NOT THUMOS14' if r['seeds'] else 'not run',
                         ' '.join(map(str, r['seeds'])), ' '.join(f'{x:.2f}' for x in r['avg_per_seed']),
-                        '' if not r['seeds'] else f"{r['avg_mean']:.2f}", '' if not r['seeds'] else f"{r['avg_std']:.2f}",
-                        '' if not r['seeds'] else f"{r['map05_mean']:.2f}", '' if not r['seeds'] else f"{r['map05_std']:.2f}",
-                        r['paper_thumos14_avg'], r['variant']])
+                        f2(r['avg_mean']), f2(r['avg_std']), f2(r['map05_mean']), f2(r['map05_std']), r['paper_thumos14_avg'], r['variant']])
 
-def markdown(rows, meta: dict, tables=(3, 4, 5, 6)) -> str:
-    "The tables as markdown: synthetic mean ± std next to the paper's THUMOS14 number (separate, labelled column)."
-    n_seeds = max((len(r['seeds']) for r in rows), default=0)
-    out = [f"# Ablations (paper Tables 3-6) re-run on synthetic data",
-           '',
-           f"**Data: synthetic THUMOS-like demo set of `co2net.synthetic` ({meta['data']}), not THUMOS14.** "
-           f"Each row: `co2net.train.train` with the variant's config fields, {meta['iters']} training iterations, learning rate {meta['lr']:g}, "
-           f"selection 'last', other settings of the `demo` preset; "
-           f"the last model is evaluated on the synthetic test split ({meta['n_test']} videos, 'co2net' protocol, no model selection). "
-           f"mAP in %, mean ± sample std over {n_seeds} seeds ({' '.join(map(str, meta['seeds']))}). "
-           f"The last column is **the paper's THUMOS14 number** (AVG mAP 0.1:0.7, copied from the paper), not a co2net measurement.",
-           '', f"Command: `{meta['command']}` ({meta['wall_minutes']:.1f} min on {meta['machine']}). "
-           f"Synthetic data SHA-256 (`bench/ablations.py:data_digest`): `{meta.get('data_sha256', '?')[:16]}...`", '']
+def tables_markdown(rows, meta: dict, tables=(3, 4, 5, 6)) -> str:
+    "The tables as markdown: synthetic mean ± std next to the paper's THUMOS14 number (a separate, labelled column)."
+    out = ['# Ablations (paper Tables 3-6) re-run on synthetic data', '',
+           *_header(meta, 'Each row is a grid point of one sweep (`co2net.sweep`); the full CO2-Net is one run shared by the four tables. '
+                          'The last column is **the paper\'s THUMOS14 number** (AVG mAP 0.1:0.7, copied from the paper), not a co2net measurement.')]
     for t in tables:
         out += [f"## {TABLES[t]['title']}", '',
                 '| row | synthetic AVG mAP 0.1:0.7 | synthetic mAP@0.5 | paper (THUMOS14) AVG mAP 0.1:0.7 |', '|---|---|---|---|']
@@ -237,8 +194,16 @@ def markdown(rows, meta: dict, tables=(3, 4, 5, 6)) -> str:
         out.append('')
     return '\n'.join(out)
 
-def plot_figure5(ds, models: dict, names: dict, path, video_index=None, top_k: int = 4):
-    "Paper Figure 5 style: ground truth and the detections of each model on one synthetic test video; saved as a small PNG."
+def load_run_model(run_dir):
+    "(model, config) of a finished run folder, from its last.pt."
+    from co2net.train import Config, load_checkpoint, model_from_config, load_model_weights
+    st = load_checkpoint(Path(run_dir)/'last.pt')
+    cfg = Config.from_dict(st['config'])
+    model = model_from_config(cfg, st['meta']['n_classes'], st['meta']['feat_dim'])
+    return load_model_weights(model, st, Path(run_dir)/'last.pt').eval(), cfg
+
+def plot_figure5(ds, models: dict, path, video_index=None, top_k: int = 4):
+    "Paper Figure 5 style: ground truth and the detections of each model ({label: model}) on one synthetic test video."
     from co2net.viz import video_outputs, plot_comparison
     from co2net.localize import localize_videos
     from co2net.data import ground_truth
@@ -249,48 +214,158 @@ def plot_figure5(ds, models: dict, names: dict, path, video_index=None, top_k: i
         video_index = int(max(ds.test_idx, key=background))
     name = str(ds.names[video_index])
     rows = {}
-    for key, label in names.items():
-        o = video_outputs(models[key], ds.features(video_index))
+    for label, model in models.items():
+        o = video_outputs(model, ds.features(video_index))
         rows[label] = {'attn': o['attn'], 'dets': localize_videos([(name, o['cas'], o['attn'])])}
     fig = plot_comparison(rows, ground_truth(ds.ann, [video_index]), video=name, class_names=list(ds.classes), top_k=top_k,
                           title=f'{name} of the SYNTHETIC demo set (not THUMOS14): top {top_k} detections per class, seed-0 models')
     fig.savefig(path, dpi=70)
     return path
 
+def cmd_tables(args, log=print):
+    t0 = time.time()
+    res = run_sweep('demo', seeds=args.seeds, out=Path(args.runs)/'tables', points=table_points(args.tables),
+                    overrides=base_overrides(args.iters, args.lr, args.n_videos), backend=args.backend, ray_cpus=args.ray_cpus,
+                    title='Ablation variants (paper Tables 3-6) on synthetic data', log=log, allow_grid_change=args.allow_grid_change)
+    rows = table_rows(res, args.tables)
+    meta = sweep_meta(res, args, shlex.join(['python', 'bench/ablations.py', *args.argv]), time.time() - t0)
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    write_table_csv(rows, out/'ablations.csv')
+    md = tables_markdown(rows, meta, args.tables)
+    (out/'ablations.md').write_text(md + '\n')
+    (out/'ablations_runs.json').write_text(json.dumps({'meta': meta, 'runs': _runs_json(res)}, indent=0) + '\n')
+    if 6 in args.tables and not args.no_figure:
+        from co2net.synthetic import make_demo_dataset, DEMO_NAME
+        from co2net.data import load_dataset
+        models = {}
+        for name, v, _ in TABLES[6]['rows']:
+            r = runs_of(res, v) if v is not None else []
+            if r and r[0]['seed'] == args.seeds[0]: models[name.split(' (')[0]] = load_run_model(res.out/r[0]['name'])[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            make_demo_dataset(tmp, seed=0, n_videos=args.n_videos)
+            plot_figure5(load_dataset(tmp, DEMO_NAME, preset='thumos14'), models, out/'figure5_synthetic.png')
+    print(md)
+    return res, rows
+
+# ---------------------------------------------------------------- calibration
+def cmd_calibrate(args, log=print):
+    t0 = time.time()
+    res = run_sweep('demo', [f"synthetic.evidence_scale={','.join(map(str, args.levels))}"], args.seeds, Path(args.runs)/'calibration',
+                    points=[variant(loss_terms=MIL)], overrides=base_overrides(args.iters, args.lr, args.n_videos),
+                    backend=args.backend, ray_cpus=args.ray_cpus, title='Calibration of synthetic.evidence_scale (MIL only, CCM)', log=log,
+                    allow_grid_change=args.allow_grid_change)
+    meta = sweep_meta(res, args, shlex.join(['python', 'bench/ablations.py', *args.argv]), time.time() - t0)
+    levels = []
+    for k in args.levels:
+        r = runs_of(res, {'synthetic.evidence_scale': k})
+        m, s = mean_std(_per_seed(r))
+        levels.append({'evidence_scale': k, 'seeds': [x['seed'] for x in r], 'values': _per_seed(r), 'mean': m, 'std': s})
+    best = min((l for l in levels if not math.isnan(l['mean'])), key=lambda l: abs(l['mean'] - PAPER_EXP1))
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    md = ['# Calibrating the difficulty of the synthetic task', '',
+          *_header(meta, f'MIL-only model (Table 3, Exp 1 of the paper: `loss_terms=mil_orig+mil_supp`, fusion `ccm`), no distractors, '
+                         f'several values of `synthetic.evidence_scale`. The rule, fixed before the runs: keep the value whose mean AVG '
+                         f'mAP 0.1:0.7 is closest to {PAPER_EXP1} % (the paper\'s Exp 1 on THUMOS14, a different data set).'),
+          '| synthetic.evidence_scale | synthetic AVG mAP 0.1:0.7 | per seed |', '|---|---|---|']
+    md += [f"| {l['evidence_scale']:g} | {l['mean']:.1f} ± {l['std']:.1f} | {' '.join(f'{v:.1f}' for v in l['values'])} |" for l in levels]
+    if args.note: md += ['', args.note]
+    md += ['', f"Chosen: `synthetic.evidence_scale={best['evidence_scale']:g}` ({best['mean']:.1f} ± {best['std']:.1f} % on synthetic data; "
+               f"target {PAPER_EXP1} %, THUMOS14)."]
+    (out/'calibration.md').write_text('\n'.join(md) + '\n')
+    shutil.copy(res.out/'results.csv', out/'calibration.csv')
+    (out/'calibration.json').write_text(json.dumps({'meta': meta, 'levels': levels, 'chosen_evidence_scale': best['evidence_scale'],
+                                                    'target_thumos14_exp1': PAPER_EXP1, 'runs': _runs_json(res)}, indent=0) + '\n')
+    print('\n'.join(md))
+    return res, best['evidence_scale']
+
+# ---------------------------------------------------------------- the distractor experiment
+def paired_differences(res, levels, seeds, ref: str = 'ccm') -> list[dict]:
+    "Per level and fusion f != ref: seed-by-seed differences AVG(ref) - AVG(f) (same data, same seed), mean ± sample std."
+    out = []
+    for lam in levels:
+        a = {r['seed']: r['metrics'][HEADLINE] for r in runs_of(res, {'fusion': ref, 'synthetic.distractor_strength': lam})}
+        for f in [f for f in FUSIONS if f != ref]:
+            b = {r['seed']: r['metrics'][HEADLINE] for r in runs_of(res, {'fusion': f, 'synthetic.distractor_strength': lam})}
+            d = [a[s] - b[s] for s in seeds if s in a and s in b]
+            m, sd = mean_std(d)
+            out.append({'distractor_strength': lam, 'other': f, 'diffs': d, 'mean': m, 'std': sd,
+                        'wins': sum(x > 0 for x in d), 'n': len(d)})
+    return out
+
+def cmd_distractors(args, log=print):
+    t0 = time.time()
+    kappa = args.evidence_scale
+    if kappa is None:
+        cal = Path(args.out)/'calibration.json'
+        if not cal.exists(): raise SystemExit(f'{cal} does not exist: run `python bench/ablations.py calibrate` first, or give --evidence-scale')
+        kappa = json.loads(cal.read_text())['chosen_evidence_scale']
+    res = run_sweep('demo', ['fusion=' + ','.join(FUSIONS), 'synthetic.distractor_strength=' + ','.join(map(str, args.levels))],
+                    args.seeds, Path(args.runs)/'distractors', overrides=base_overrides(args.iters, args.lr, args.n_videos, evidence_scale=kappa),
+                    backend=args.backend, ray_cpus=args.ray_cpus, title='Modality-specific distractors x fusion (synthetic data)', log=log,
+                    allow_grid_change=args.allow_grid_change)
+    meta = {**sweep_meta(res, args, shlex.join(['python', 'bench/ablations.py', *args.argv]), time.time() - t0), 'evidence_scale': kappa,
+            'levels': args.levels}
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    table = []
+    for f in FUSIONS:
+        for lam in args.levels:
+            r = runs_of(res, {'fusion': f, 'synthetic.distractor_strength': lam})
+            m, s = mean_std(_per_seed(r)); m5, s5 = mean_std(_per_seed(r, 'mAP@0.5'))
+            table.append({'fusion': f, 'distractor_strength': lam, 'seeds': [x['seed'] for x in r], 'values': _per_seed(r),
+                          'mean': m, 'std': s, 'map05_mean': m5, 'map05_std': s5})
+    diffs = paired_differences(res, args.levels, args.seeds)
+    md = ['# Modality-specific distractors x fusion, on synthetic data', '',
+          *_header(meta, f'Full CO2-Net objective, fusion `ccm` / `concat` / `se` / `add`, `synthetic.distractor_strength` '
+                         f'(λ) {", ".join(map(str, args.levels))}, `synthetic.evidence_scale` κ = {kappa:g} (calibrated: calibration.md).'),
+          *([args.note, ''] if args.note else []),
+          '## AVG mAP 0.1:0.7 (%), mean ± sample std over seeds', '',
+          '| fusion | ' + ' | '.join(f'λ = {l:g}' for l in args.levels) + ' |', '|---|' + '---|' * len(args.levels)]
+    for f in FUSIONS:
+        cells = [next(t for t in table if t['fusion'] == f and t['distractor_strength'] == l) for l in args.levels]
+        md.append(f'| {f} | ' + ' | '.join(f"{c['mean']:.1f} ± {c['std']:.1f}" for c in cells) + ' |')
+    md += ['', '## CCM minus each other fusion, paired by seed (same data, same seed), AVG mAP points', '',
+           '| other fusion | ' + ' | '.join(f'λ = {l:g}' for l in args.levels) + ' |', '|---|' + '---|' * len(args.levels)]
+    for f in [f for f in FUSIONS if f != 'ccm']:
+        cells = [next(d for d in diffs if d['other'] == f and d['distractor_strength'] == l) for l in args.levels]
+        md.append(f'| {f} | ' + ' | '.join(f"{c['mean']:+.1f} ± {c['std']:.1f} (CCM higher in {c['wins']}/{c['n']})" for c in cells) + ' |')
+    md += ['', '## Per seed (AVG mAP 0.1:0.7, %)', '', '| fusion | λ | seeds | values |', '|---|---|---|---|']
+    md += [f"| {t['fusion']} | {t['distractor_strength']:g} | {' '.join(map(str, t['seeds']))} | {' '.join(f'{v:.1f}' for v in t['values'])} |"
+           for t in table]
+    (out/'distractors.md').write_text('\n'.join(md) + '\n')
+    shutil.copy(res.out/'results.csv', out/'distractors.csv')
+    (out/'distractors_runs.json').write_text(json.dumps({'meta': meta, 'table': table, 'paired': diffs, 'runs': _runs_json(res)},
+                                                        indent=0) + '\n')
+    fig = plot_sweep(res.rows, metric=HEADLINE, x='synthetic.distractor_strength', hue='fusion',
+                     title=f'SYNTHETIC data (not THUMOS14), κ = {kappa:g}: dots = seeds, bars = mean ± sample std')
+    fig.savefig(out/'distractors.png', dpi=80)
+    print('\n'.join(md))
+    return res, table, diffs
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('what', choices=['tables', 'calibrate', 'distractors'])
     ap.add_argument('--iters', type=int, default=800)
-    ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    ap.add_argument('--seeds', type=int, nargs='+', default=None, help='default: 0 1 2 (tables, calibrate), 0 1 2 3 4 (distractors)')
     ap.add_argument('--lr', type=float, default=3e-3)
     ap.add_argument('--tables', type=int, nargs='+', default=[3, 4, 5, 6], choices=[3, 4, 5, 6])
+    ap.add_argument('--levels', type=float, nargs='+', default=None,
+                    help='evidence scales (calibrate; default 1 0.7 0.5 0.35 0.25) or distractor strengths (distractors; default 0 0.5 1 2)')
+    ap.add_argument('--evidence-scale', type=float, default=None, help='distractors: default the value in {out}/calibration.json')
     ap.add_argument('--n-videos', type=int, default=200, help='videos in the synthetic set (half train, half test)')
-    ap.add_argument('--workers', type=int, default=1, help='parallel processes (one torch thread each)')
+    ap.add_argument('--backend', default='local', choices=['auto', 'local', 'ray'])
+    ap.add_argument('--ray-cpus', type=int, default=0, help='CPUs of the local Ray (backend ray; 0: all)')
     ap.add_argument('--out', default=str(ROOT/'bench'/'results'))
+    ap.add_argument('--runs', default=str(ROOT/'runs'/'ablations'), help='parent of the sweep folders (run folders, checkpoints)')
     ap.add_argument('--no-figure', action='store_true')
+    ap.add_argument('--allow-grid-change', action='store_true', help='run other levels or seeds in an existing sweep folder (co2net.sweep)')
+    ap.add_argument('--note', default='', help='a sentence added to the markdown (e.g. how a calibration grid was chosen)')
     args = ap.parse_args(argv)
+    args.argv = argv
+    if args.seeds is None: args.seeds = [0, 1, 2, 3, 4] if args.what == 'distractors' else [0, 1, 2]
+    if args.levels is None: args.levels = [0, 0.5, 1, 2] if args.what == 'distractors' else [1, 0.7, 0.5, 0.35, 0.25]
+    args.levels = [int(l) if float(l).is_integer() else l for l in args.levels]   # 1, not 1.0: the grid value as written
     if len(args.seeds) < 3: print('warning: fewer than 3 seeds; mean ± std is not meaningful', file=sys.stderr)
-    torch.set_num_threads(1)
-    t0 = time.time()
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        ds = make_data(tmp, n_videos=args.n_videos)
-        fig_variants = {variant_key(v): name.split(' (')[0] for name, v, _ in TABLES[6]['rows'] if v is not None}
-        results, models = run_tables(ds, args.tables, args.seeds, args.iters, args.lr, args.workers, data_root=tmp,
-                                     keep_models_for=[json.loads(k) for k in fig_variants] if 6 in args.tables and not args.no_figure else ())
-        if models: plot_figure5(ds, models, {k: fig_variants[k] for k in fig_variants if k in models}, out/'figure5_synthetic.png')
-        rows = table_rows(results, args.tables)
-        wall = (time.time() - t0) / 60
-        meta = {'data': f'{len(ds)} videos, {len(ds.train_idx)} train / {len(ds.test_idx)} test, {ds.n_classes} classes, '
-                        f'{ds.feature_dim // 2} channels per modality',
-                'iters': args.iters, 'lr': args.lr, 'seeds': args.seeds, 'n_test': len(ds.test_idx),
-                'command': 'python bench/ablations.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
-                'wall_minutes': wall, 'machine': f'CPU, {args.workers} process(es) x 1 torch thread',
-                'data_sha256': data_digest(tmp), 'n_videos': args.n_videos}
-    write_csv(rows, out/'ablations.csv')
-    md = markdown(rows, meta, args.tables)
-    (out/'ablations.md').write_text(md + '\n')
-    (out/'ablations_runs.json').write_text(json.dumps({'meta': meta, 'runs': results}, indent=0) + '\n')
-    print(md)
-    print(f'wrote {out}/ablations.csv, ablations.md, ablations_runs.json in {wall:.1f} min')
+    return {'tables': cmd_tables, 'calibrate': cmd_calibrate, 'distractors': cmd_distractors}[args.what](args)
 
 if __name__ == '__main__': main()

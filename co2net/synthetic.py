@@ -9,13 +9,13 @@ from dataclasses import dataclass, field, asdict, replace
 from statistics import NormalDist
 from pathlib import Path
 import numpy as np
-from .data import Annotations, load_annotations, write_annotations, secs_to_snippets
+from .data import Annotations, load_annotations, write_annotations, secs_to_snippets, THUMOS14_CLASSES
 
 # %% auto #0
-__all__ = ['THUMOS14_CLASSES', 'SUBSETS', 'DEMO_CONFIG', 'DEMO_NAME', 'SAMPLE_NAME', 'SAMPLE_CONFIG', 'feature_stats',
-           'stats_table', 'SyntheticConfig', 'subsample_annotations', 'take_videos', 'synthetic_annotations',
-           'ar1_noise', 'segment_envelope', 'ModalityWorld', 'FeatureWorld', 'make_world', 'video_features',
-           'n_snippets_for', 'video_spec', 'generate_features', 'make_synthetic_dataset', 'file_digests',
+__all__ = ['SUBSETS', 'DEMO_CONFIG', 'DEMO_NAME', 'SAMPLE_NAME', 'SAMPLE_CONFIG', 'feature_stats', 'stats_table',
+           'SyntheticConfig', 'subsample_annotations', 'take_videos', 'synthetic_annotations', 'ar1_noise',
+           'segment_envelope', 'ModalityWorld', 'FeatureWorld', 'make_world', 'video_features', 'n_snippets_for',
+           'video_spec', 'generate_features', 'make_synthetic_dataset', 'file_digests', 'distractor_episodes',
            'fit_linear_probe', 'probe_dataset', 'demo_annotations', 'make_demo_dataset', 'make_data_sample']
 
 # %% ../nbs/01_synthetic.ipynb #ea5a5e9c
@@ -77,6 +77,11 @@ class SyntheticConfig:
     irrelevant_burst_length: float = 4.0  # mean burst length, snippets
     irrelevant_burst_gain: float = 2.0  # burst height, in factor standard deviations
     irrelevant_mimic: tuple = (0.5, 0.5)  # during bursts: actionness channels rise by this x actionness_strength
+    # difficulty and modality-specific distractors (the controlled experiment of 09_ablations; defaults: off)
+    evidence_scale: float = 1.0  # multiplies class_strength and actionness_strength (< 1: weaker evidence, harder task)
+    distractor_strength: float = 0.0  # background episodes that mimic the action in ONE modality, in units of its evidence
+    distractor_rate: float = 0.04  # distractor episodes per background snippet, drawn independently per modality
+    distractor_length: float = 4.0  # mean length of an episode beyond one snippet (1 + exponential), snippets
 
     def __post_init__(self):
         if self.feature_dim < 8: raise ValueError(f'SyntheticConfig: feature_dim must be >= 8, got {self.feature_dim}')
@@ -84,6 +89,10 @@ class SyntheticConfig:
             if not 0 <= getattr(self, f) <= 1: raise ValueError(f'SyntheticConfig.{f} must be in [0, 1], got {getattr(self, f)}')
         for f in ('temporal_corr',):
             if not all(0 <= r < 1 for r in getattr(self, f)): raise ValueError(f'SyntheticConfig.{f} must be in [0, 1)')
+        for f in ('evidence_scale', 'distractor_strength', 'distractor_rate', 'distractor_length'):
+            v = getattr(self, f)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise ValueError(f'SyntheticConfig.{f} must be a finite number >= 0, got {v!r}')
 
 # %% ../nbs/01_synthetic.ipynb #979af47a
 def _round_robin(rng, idx, labels, n, classes):
@@ -135,9 +144,6 @@ def take_videos(ann: Annotations, idx, time_scale: float = 1.0, round_secs: int 
                        duration_column=ann.duration_column)
 
 # %% ../nbs/01_synthetic.ipynb #f70b460f
-THUMOS14_CLASSES = ['BaseballPitch', 'BasketballDunk', 'Billiards', 'CleanAndJerk', 'CliffDiving', 'CricketBowling',
-                    'CricketShot', 'Diving', 'FrisbeeCatch', 'GolfSwing', 'HammerThrow', 'HighJump', 'JavelinThrow',
-                    'LongJump', 'PoleVault', 'Shotput', 'SoccerPenalty', 'TennisSwing', 'ThrowDiscus', 'VolleyballSpiking']
 SUBSETS = {'thumos14': ('validation', 'test'), 'activitynet12': ('training', 'validation')}
 
 def _place_segments(rng, duration, lengths, min_gap=0.5):
@@ -259,7 +265,7 @@ def video_features(world: FeatureWorld, T: int, segments, segment_classes, video
     env = np.stack([segment_envelope(T, s, e, cfg.edge_snippets) for s, e in segments]) if K else np.zeros((0, T))  # (K, T)
     gains = np.exp(cfg.instance_jitter * rng.standard_normal((K, 2)))  # (K, 2) per instance and modality
     fg = env.max(0) if K else np.zeros(T)  # (T,) actionness envelope
-    halves, parts = [], dict(context=ctx, foreground=fg)
+    halves, parts, per_mod = [], dict(context=ctx, foreground=fg), []
     for m, mod in enumerate(world.modalities):
         noise = cfg.noise_std[m] * ar1_noise(rng, T, D, cfg.temporal_corr[m]) + cfg.video_std[m] * rng.standard_normal(D)
         cls_act = np.zeros((T, world.n_classes))  # (T, C) class activity
@@ -270,15 +276,29 @@ def video_features(world: FeatureWorld, T: int, segments, segment_classes, video
             c, L = rng.uniform(0, T), rng.exponential(cfg.irrelevant_burst_length) + 1
             burst = np.maximum(burst, segment_envelope(T, c - L / 2, c + L / 2, cfg.edge_snippets))
         factors = factors + cfg.irrelevant_burst_gain * burst[:, None] * rng.choice([-1., 1.], cfg.irrelevant_factors)
-        signal = {'class': cfg.class_strength[m] * cls_act @ mod.class_patterns,
-                  'actionness': cfg.actionness_strength[m] * fg[:, None] * mod.actionness,
+        signal = {'class': (cfg.evidence_scale * cfg.class_strength[m]) * cls_act @ mod.class_patterns,
+                  'actionness': (cfg.evidence_scale * cfg.actionness_strength[m]) * fg[:, None] * mod.actionness,
                   'context': np.broadcast_to(cfg.context_strength[m] * mod.context_patterns[ctx], (T, D)),
                   'irrelevant': cfg.irrelevant_strength[m] * factors @ mod.loadings
                                 + cfg.irrelevant_mimic[m] * cfg.actionness_strength[m] * burst[:, None] * mod.actionness}
+        per_mod.append((noise, burst, signal))
+    # distractors are drawn last: with distractor_strength 0 nothing is drawn and a set is byte-identical to before
+    episodes, distractor = np.zeros((2, T)), None  # (2, T), then (2, T, D) when there are distractors
+    if cfg.distractor_strength > 0:
+        distractor = np.zeros((2, T, D))
+        rgb, flow = world.modalities
+        for m in range(2): episodes[m] = distractor_episodes(rng, 1 - fg, cfg.distractor_rate, cfg.distractor_length, cfg.edge_snippets)
+        w = cfg.distractor_strength * cfg.evidence_scale
+        scene = cfg.class_strength[0] * rgb.class_patterns[video_classes[0]] if len(video_classes) else 0  # (D,)
+        distractor[0] = w * episodes[0][:, None] * (scene + cfg.actionness_strength[0] * rgb.actionness)  # RGB: the scene, no motion
+        distractor[1] = w * episodes[1][:, None] * cfg.actionness_strength[1] * flow.actionness  # FLOW: camera motion only
+    for m, (mod, (noise, burst, signal)) in enumerate(zip(world.modalities, per_mod)):
         a = sum(signal.values())  # (T, D)
+        if distractor is not None: a = a + distractor[m]
         g = noise + cfg.saturation * np.tanh(a / cfg.saturation)
         halves.append(mod.scale * np.maximum(np.exp(g) - mod.offset, 0))
-        if return_parts: parts[('rgb', 'flow')[m]] = dict(noise=noise, burst=burst, **signal)
+        if return_parts: parts[('rgb', 'flow')[m]] = dict(noise=noise, burst=burst, **signal, episodes=episodes[m],
+                                                          distractor=np.zeros((T, D)) if distractor is None else distractor[m])
     x = np.concatenate(halves, 1).astype(np.float32)  # (T, 2D)
     return (x, parts) if return_parts else x
 
@@ -339,6 +359,20 @@ def file_digests(root) -> dict:
     "SHA-256 of every file under `root` {relative path: hex digest}, to compare generated sets."
     root = Path(root)
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob('*')) if p.is_file()}
+
+# %% ../nbs/01_synthetic.ipynb #b3855579
+def distractor_episodes(rng, background: np.ndarray, rate: float, length: float, edge: float = 1.0) -> np.ndarray:
+    """Distractor episodes (T,) in [0, 1] of one modality: Poisson(`rate` x background snippets) of them, each centred
+    on a background snippet and 1 + Exponential(`length`) snippets long, faded out wherever `background` (T,) is not 1."""
+    T, total = len(background), float(np.sum(background))
+    out = np.zeros(T)
+    if total <= 0: return out
+    for _ in range(rng.poisson(rate * total)):
+        c = rng.choice(T, p=background / total) + rng.uniform()  # a snippet, weighted by how much background it is
+        L = rng.exponential(length) + 1
+        out = np.maximum(out, segment_envelope(T, c - L / 2, c + L / 2, edge))
+    return out * background
+
 
 # %% ../nbs/01_synthetic.ipynb #79253180
 def fit_linear_probe(xtr, ytr, xte, yte, n_classes, steps=300, lr=0.5, l2=1e-3) -> float:
