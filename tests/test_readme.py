@@ -55,3 +55,11 @@ def test_official_protocol_command_trains_on_all_training_videos(tmp_path):
     res = json.loads((tmp_path/'run'/'results.json').read_text())
     assert res['train_videos'] == 100, res['train_videos']              # all 100 training videos of the demo set
     assert 'test (official, optimistic)' in json.dumps(res)
+
+def test_top_level_names_hide_no_submodule():
+    "`import co2net.train as T` must give the module: no top-level export may carry a submodule's name."
+    import importlib, co2net
+    for f in sorted((ROOT/'co2net').glob('[a-z]*.py')):
+        mod = importlib.import_module(f'co2net.{f.stem}')
+        assert getattr(co2net, f.stem) is mod, f'co2net.{f.stem} is {getattr(co2net, f.stem)!r}, not the module'
+    assert set(co2net.__all__) <= set(dir(co2net))
