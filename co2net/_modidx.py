@@ -96,6 +96,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'co2net.data._pickle_imports': ('data.html#_pickle_imports', 'co2net/data.py'),
                              'co2net.data._read_annotation_arrays': ('data.html#_read_annotation_arrays', 'co2net/data.py'),
                              'co2net.data._safe_pickle_globals': ('data.html#_safe_pickle_globals', 'co2net/data.py'),
+                             'co2net.data.atomic_write': ('data.html#atomic_write', 'co2net/data.py'),
                              'co2net.data.check_feature_array': ('data.html#check_feature_array', 'co2net/data.py'),
                              'co2net.data.check_feature_file': ('data.html#check_feature_file', 'co2net/data.py'),
                              'co2net.data.convert_features': ('data.html#convert_features', 'co2net/data.py'),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #4ebe1052
 from __future__ import annotations
-import mmap, os, pickle, pickletools, shutil, tempfile
+import contextlib, mmap, os, pickle, pickletools, shutil, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -17,7 +17,7 @@ __all__ = ['FPS', 'SNIPPET_FRAMES', 'SECONDS_PER_SNIPPET', 'ANNOTATION_FILES', '
            'WtalcDataset', 'load_dataset', 'snippet_strata', 'sample_snippets', 'uniform_snippets', 'PairBatchSampler',
            'load_batch', 'UnsafeFileError', 'load_npy', 'take_rows', 'ArrayFeatureStore', 'FolderFeatureStore',
            'check_feature_array', 'check_feature_file', 'validate_features', 'ground_truth', 'read_ambiguous',
-           'write_ambiguous', 'write_annotations', 'open_features', 'convert_features']
+           'atomic_write', 'write_ambiguous', 'write_annotations', 'open_features', 'convert_features']
 
 # %% ../nbs/00_data.ipynb #ffb60147
 FPS = 25  # frames per second assumed for every video
@@ -631,6 +631,31 @@ def read_ambiguous(path) -> dict:
         except ValueError: raise ValueError(f'{path}, line {ln}: start/end are not numbers in {line!r}') from None
         out.setdefault(parts[0], []).append([s, e])
     return {k: np.array(v, dtype=np.float64).reshape(-1, 2) for k, v in out.items()}
+
+# %% ../nbs/00_data.ipynb #e33c9dc7
+def atomic_write(path, data, *, what: str = 'file') -> Path:
+    """Write `data` (bytes, or a function that writes into a binary file object) to `path` through a temporary file in
+    the same folder and `os.replace`. A failed write raises an OSError naming `path`, and leaves the previous file
+    and no temporary file. The file gets the user's umask, as `open` would give it."""
+    path = Path(path)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)     # the umask applies, as for open()
+        with os.fdopen(fd, 'wb') as f:
+            if callable(data): data(f)
+            else: f.write(data)
+            f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError): os.remove(tmp)
+        if isinstance(e, (OSError, RuntimeError)):       # torch.save reports a short write as RuntimeError
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[-1][:200]
+            kept = 'the previous file is unchanged' if path.exists() else 'nothing was written'
+            raise OSError(getattr(e, 'errno', None) or 5, f'could not write {what} {path}: {why} '
+                          f'(disk full or folder not writable?); {kept}') from None
+        raise
+    return path
 
 # %% ../nbs/00_data.ipynb #0198f6c2
 def _obj_array(items) -> np.ndarray:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_features.ipynb #bf6dd91c
 from __future__ import annotations
-import importlib, math, os, sys, tempfile, threading, time
+import importlib, math, os, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Iterator
@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .data import FPS, SNIPPET_FRAMES
+from .data import FPS, SNIPPET_FRAMES, atomic_write
 
 # %% auto #0
 __all__ = ['RECIPE', 'FLOW_CLIP', 'FLOW_METHODS', 'STREAM_DIM', 'WEIGHTS_SOURCE', 'VIDEO_EXTRA', 'TIME_EPS', 'INCEPTION_BLOCKS',
@@ -478,13 +478,8 @@ VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mov', '.avi', '.mkv', '.webm', '.mpg', '.mpe
 RANDOM_WEIGHTS_NOTE = 'random I3D weights: these features only test the pipeline; detections made from them mean nothing'
 
 def _save_npy(dest: Path, array: np.ndarray):
-    "Write `array` to `dest` through a temporary file in the same folder, then rename (no half-written file)."
-    fd, tmp_name = tempfile.mkstemp(prefix=f'.{dest.stem}.', suffix='.npy.tmp', dir=dest.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f: np.save(f, array)
-        os.replace(tmp_name, dest)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True); raise
+    "Write `array` to `dest` all or nothing (`co2net.data.atomic_write`: temporary file, then rename)."
+    atomic_write(dest, lambda f: np.save(f, array), what='feature file')
 
 # %% ../nbs/11_features.ipynb #bf8025db
 @call_parse

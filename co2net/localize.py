@@ -4,11 +4,11 @@
 
 # %% ../nbs/05_localize.ipynb #c4491b27
 from __future__ import annotations
-import json, math, os
+import json, math
 from pathlib import Path
 import numpy as np
 from fastcore.meta import delegates
-from .data import snippets_to_secs
+from .data import snippets_to_secs, atomic_write
 
 # %% auto #0
 __all__ = ['DETECTION_KEYS', 'OFFICIAL_THRESHOLDS', 'RESULTS_VERSION', 'EXTERNAL_DATA_NOT_STATED', 'empty_detections',
@@ -444,13 +444,7 @@ def write_results_json(dets: dict, classes, path, *, units: str = 'snippets', ex
         results.setdefault(video[i], []).append({'label': str(classes[label[i]]), 'score': float(score[i]),
                                                  'segment': [float(start[i]), float(end[i])]})
     text = json.dumps({'version': RESULTS_VERSION, 'results': results, 'external_data': external}, allow_nan=False)
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)                                        # all or nothing
-    finally: tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, text.encode(), what='results file')   # all or nothing
 
 # %% ../nbs/05_localize.ipynb #7aeac74d
 def _finite_number(x, what, where) -> float:

@@ -12,6 +12,7 @@ from typing import Annotated
 import numpy as np
 from fastcore.script import call_parse, anno_parser
 from .train import Config, get_config, train, data_label, load_checkpoint, demo_data, dataset_digest
+from .data import atomic_write
 
 # %% auto #0
 __all__ = ['RECORD_NAME', 'SWEEP_FORMAT', 'mean_std', 'parse_grid', 'apply_fields', 'field_value', 'point_name', 'RunSpec',
@@ -122,14 +123,8 @@ def plan_sweep(base: Config, grid=None, seeds=(0,), out='runs/sweep', points=Non
 RECORD_NAME = 'sweep_run.json'
 
 def _write_json(path, obj):
-    "Write JSON atomically: a temporary file in the same folder, then `os.replace`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w') as f: f.write(json.dumps(obj, indent=1, default=list) + '\n')
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    "Write JSON all or nothing (`co2net.data.atomic_write`)."
+    atomic_write(path, (json.dumps(obj, indent=1, default=list) + '\n').encode(), what='sweep record')
 
 def read_record(run_dir) -> dict | None:
     "The sweep record of a run folder (None when there is none, or it is not readable JSON)."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #5c1ca440
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, json, math, numbers, os, random, secrets, signal, sys, tempfile, threading, time, warnings
+import contextlib, dataclasses, hashlib, json, math, numbers, os, random, signal, sys, tempfile, threading, time, warnings
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import numpy as np
@@ -189,7 +189,7 @@ from .model import CO2Net, anet_smooth_kernel
 from .losses import co2net_loss
 from .localize import localize_videos, write_results_json
 from .evaluate import evaluate_protocol, classification_map, thumos14_ambiguous_videos, PROTOCOLS
-from .data import AMBIGUOUS_FILE
+from .data import AMBIGUOUS_FILE, atomic_write as write_all_or_nothing
 
 # %% ../nbs/07_train.ipynb #5be66acb
 def resolve_device(name: str = 'auto') -> torch.device:
@@ -474,29 +474,9 @@ def report_interrupt(out: Path, saved: dict, iteration, bar=None):
 CHECKPOINT_FORMAT = 'co2net-checkpoint-v1'
 
 def atomic_write(path, data, *, what: str = 'file') -> Path:
-    """Write `data` (bytes, or a function that writes into a binary file object) to `path` through a temporary file in
-    the same folder and `os.replace`; signals wait until the write is complete. A failed write raises an OSError
-    naming `path`, and leaves the previous file and no temporary file."""
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
-    with signals_deferred():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)     # the umask applies, as for open()
-            with os.fdopen(fd, 'wb') as f:
-                if callable(data): data(f)
-                else: f.write(data)
-                f.flush(); os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException as e:
-            with contextlib.suppress(OSError): os.remove(tmp)
-            if isinstance(e, (OSError, RuntimeError)):       # torch.save reports a short write as RuntimeError
-                why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[-1][:200]
-                kept = 'the previous file is unchanged' if path.exists() else 'nothing was written'
-                raise OSError(getattr(e, 'errno', None) or 5, f'could not write {what} {path}: {why} '
-                              f'(disk full or folder not writable?); {kept}') from None
-            raise
-    return path
+    """`co2net.data.atomic_write` (temporary file, then rename; an OSError naming `path`) with signals deferred: a
+    SIGTERM or Ctrl-C that arrives during the write takes effect once the file is complete."""
+    with signals_deferred(): return write_all_or_nothing(path, data, what=what)
 
 def _plain(x):
     "`x` with numpy scalars/arrays, str subclasses and paths turned into plain Python types (tensors kept)."
@@ -891,16 +871,8 @@ def evaluation_record(model, ds, split: str, cfg: Config, device, it: int) -> di
     return {'kind': 'eval', 'iter': it, 'split': split, **result_record(res, cfg.family), 'cls_map_pct': cls}
 
 def write_detections(dets: dict, classes, path, external: dict) -> Path:
-    "`write_results_json` through a temporary file (never a half-written file), with a truthful `external_data`."
-    path = Path(path); tmp = path.with_name(f'.{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
-    with signals_deferred():
-        try:
-            write_results_json(dets, classes, tmp, external_data=external)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError): os.remove(tmp)
-            raise
-    return path
+    "`write_results_json` (all or nothing) with signals deferred and a truthful `external_data`."
+    with signals_deferred(): return write_results_json(dets, classes, path, external_data=external)
 
 def plot_training_curves(records, path, title: str = ''):
     "Save a PNG with the loss terms and the evaluation score against the iteration."
