@@ -297,6 +297,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'co2net.sweep.RunSpec.label': ('sweep.html#runspec.label', 'co2net/sweep.py'),
                               'co2net.sweep.RunSpec.point_name': ('sweep.html#runspec.point_name', 'co2net/sweep.py'),
                               'co2net.sweep.SweepResult': ('sweep.html#sweepresult', 'co2net/sweep.py'),
+                              'co2net.sweep.SweepResult.exit_status': ('sweep.html#sweepresult.exit_status', 'co2net/sweep.py'),
                               'co2net.sweep.SweepResult.line': ('sweep.html#sweepresult.line', 'co2net/sweep.py'),
                               'co2net.sweep.SweepResult.metrics': ('sweep.html#sweepresult.metrics', 'co2net/sweep.py'),
                               'co2net.sweep._changed_fields': ('sweep.html#_changed_fields', 'co2net/sweep.py'),

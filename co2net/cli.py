@@ -418,7 +418,7 @@ def run_command(argv: list[str]) -> int:
     except SystemExit as e: return int(e.code or 0)
     args.pop('pdb', None); args.pop('xtra', None)
     try:
-        with stop_on_signals(): func(**args)     # SIGTERM / SIGINT -> Interrupted
+        with stop_on_signals(): result = func(**args)     # SIGTERM / SIGINT -> Interrupted
     except (CliError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError) as e:
         return fail(_os_message(e) if isinstance(e, OSError) else e)
     except OSError as e: return fail(_os_message(e), 1)               # e.g. a full disk: the message names the path
@@ -427,7 +427,7 @@ def run_command(argv: list[str]) -> int:
     except KeyboardInterrupt as e:
         print(f'co2net {cmd}: interrupted' + (f' by {e}' if isinstance(e, Interrupted) else ''), file=sys.stderr)
         return getattr(e, 'exit_status', 130)
-    return 0
+    return getattr(result, 'exit_status', 0)      # e.g. a sweep with failed runs: 1
 
 def main():
     "Entry point of the `co2net` console script."

@@ -284,6 +284,10 @@ class SweepResult:
     def line(self) -> str:
         c = self.counts
         return f"sweep: {len(self.runs)} runs ({c['new']} new, {c['skipped']} skipped, {c['failed']} failed) -> {self.out/'results.md'}"
+    @property
+    def exit_status(self) -> int:
+        "What `co2net sweep` exits with: 1 when a run failed (its error is in results.md), else 0."
+        return int(self.counts['failed'] > 0)
     def metrics(self) -> dict:
         "{run name: metrics} of the finished runs."
         return {k: r['metrics'] for k, r in self.records.items() if r.get('status') == 'done'}

@@ -112,3 +112,13 @@ def test_works_without_ray(local, tmp_path):
     proc = subprocess.run([sys.executable, '-c', NO_RAY.format(tiny={**TINY, 'max_iter': 10}, out=str(tmp_path/'no_ray'))],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+def test_command_exits_1_when_a_run_failed(tmp_path, capsys):
+    "A sweep whose runs partly fail still finishes the others, and `co2net sweep` then exits with status 1."
+    from co2net.cli import run_command
+    args = ['sweep', '--preset', 'demo', '--grid', 'lr=0.003,1e9', '--seeds', '0', '--backend', 'local',
+            '--out', str(tmp_path/'s'), '--override', 'synthetic={"n_videos": 40}', 'max_iter=20', 'eval_interval=10',
+            'selection=last']
+    assert run_command(args) == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith('sweep: 2 runs (1 new, 0 skipped, 1 failed) -> ')
+    assert run_command(args[:4] + ['lr=0.003'] + args[5:] + ['--allow-grid-change']) == 0   # the finished run alone
