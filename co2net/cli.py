@@ -17,7 +17,7 @@ from .train import (Config, PRESETS, SELECTION_LABELS, get_config, train, train_
                           stop_on_signals, Interrupted)
 from .localize import detections_to_seconds
 from .data import check_feature_array, check_feature_file, load_npy, THUMOS14_CLASSES
-from .features import VIDEO_SUFFIXES   # a light import: PyAV and OpenCV load only when a video is read
+from .features import VIDEO_SUFFIXES, FeatureExtractor, video_info   # light: PyAV and OpenCV load only when a video is read
 
 # %% auto #0
 __all__ = ['COMMANDS', 'POSITIONAL', 'CliError', 'check_output_file', 'train_cmd', 'model_from_checkpoint', 'evaluate_cmd',
@@ -235,28 +235,27 @@ def detect_cmd(
         if not random_weights and not (rgb_weights and flow_weights):
             raise CliError('video input needs I3D weights: --rgb-weights PATH --flow-weights PATH (nothing is downloaded), '
                            'or --random-weights to test the pipeline only')
-        from co2net.features import video_features                    # the co2net[video] extra, imported only now
     elif rgb_weights or flow_weights or random_weights:
         raise CliError('--rgb-weights, --flow-weights and --random-weights apply to video files only')
-    for _, p, kind in items:                                          # dtype and shape of every file before the model
-        if kind == 'features': read_feature_file(p, meta['feat_dim'], mmap=True)
+    for _, p, kind in items:                                          # every file readable before the model is built
+        if kind == 'features': read_feature_file(p, meta['feat_dim'], mmap=True)   # dtype and shape from the header
+        else: video_info(p)                                           # a video stream (PyAV: the co2net[video] extra)
     # 2. the model, then one video at a time
     if official: model, _, _ = model_from_checkpoint(checkpoint, device, official, meta['n_classes'], meta['feat_dim'])
     else: model, _, _ = model_from_checkpoint(checkpoint, device, state=state)
     if random_weights: print('note: random I3D weights: these features only test the pipeline; the detections mean nothing')
+    extract = (FeatureExtractor(rgb_weights or None, flow_weights or None, random_weights=random_weights, device=device)
+               if 'video' in kinds else None)                         # both I3D networks loaded once, for every video
     def videos():
         for name, p, kind in items:
             if kind == 'features': yield name, read_feature_file(p, meta['feat_dim'])
             else:
-                x = video_features(p, rgb_weights=rgb_weights or None, flow_weights=flow_weights or None,
-                                   random_weights=random_weights, device=device)
+                x = extract(p)
                 try: yield name, check_feature_array(x, f'features of video {p}', meta['feat_dim'])
                 except ValueError as e: raise CliError(str(e)) from None
     dets = predict_videos(model, videos(), class_threshold=cfg.class_threshold, gamma=cfg.gamma, device=resolve_device(device))
-    write_detections(dets, list(meta['classes']), out, _detect_external_data(kinds, rgb_weights, flow_weights, random_weights))
-    js = json.loads(out.read_text())          # list every video, also those without detections
-    js['results'] = {n: js['results'].get(n, []) for n, _, _ in items}
-    atomic_write(out, json.dumps(js).encode(), what='output file')
+    write_detections(dets, list(meta['classes']), out, _detect_external_data(kinds, rgb_weights, flow_weights, random_weights),
+                     videos=[n for n, _, _ in items])                 # every video listed, also those without a detection
     secs = detections_to_seconds(dets)
     print(f'{len(items)} video(s), {len(dets["video"])} detections -> {out} (checkpoint trained on: {meta.get("data", "?")})')
     for n, _, _ in items:

@@ -422,10 +422,12 @@ def _check_external_data(external_data) -> dict:
                                 f'got {external_data!r}')
     return dict(external_data)
 
-def write_results_json(dets: dict, classes, path, *, units: str = 'snippets', external_data: dict | None = None) -> Path:
+def write_results_json(dets: dict, classes, path, *, units: str = 'snippets', external_data: dict | None = None,
+                       videos=None) -> Path:
     """Write detections to an ActivityNet results JSON (segments in seconds), each video's detections sorted by score
     (highest first, stable). `units`: what `dets` are in, 'snippets' (converted) or 'seconds'. `external_data`: where
-    the features came from, e.g. `{'used': True, 'details': 'I3D pre-trained on Kinetics'}`; default: not stated."""
+    the features came from, e.g. `{'used': True, 'details': 'I3D pre-trained on Kinetics'}`; default: not stated.
+    `videos`: list these videos first, in this order, also those without a detection (an empty list)."""
     if units not in ('snippets', 'seconds'): raise ValueError(f"units must be 'snippets' or 'seconds', got {units!r}")
     external = _check_external_data(EXTERNAL_DATA_NOT_STATED if external_data is None else external_data)
     classes = list(classes)
@@ -438,8 +440,8 @@ def write_results_json(dets: dict, classes, path, *, units: str = 'snippets', ex
     bad = np.flatnonzero(~(np.isfinite(start) & np.isfinite(end) & np.isfinite(score)))
     if len(bad): raise ValueError(f'video {video[bad[0]]!r}: detection with a NaN or infinite score or segment')
     _, first, inv = np.unique(video, return_index=True, return_inverse=True)
-    order = np.lexsort((np.arange(len(video)), -score, np.argsort(np.argsort(first))[inv]))   # video, score desc, input
-    results = {}
+    order = np.lexsort((-score, first[inv]))         # by video (first appearance), then score desc; stable: input order
+    results = {} if videos is None else {str(v): [] for v in videos}
     for i in order:
         results.setdefault(video[i], []).append({'label': str(classes[label[i]]), 'score': float(score[i]),
                                                  'segment': [float(start[i]), float(end[i])]})

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 import numpy as np
 from fastcore.script import call_parse, anno_parser
-from .train import Config, get_config, train, data_label, load_checkpoint, demo_data, dataset_digest
+from .train import Config, PRESETS, get_config, train, data_label, load_checkpoint, demo_data, dataset_digest
 from .data import atomic_write
 
 # %% auto #0
@@ -301,7 +301,7 @@ def _sweep_spec(base: Config, runs, grid, points, seeds) -> dict:
 
 def _changed_fields(cfg: Config) -> dict:
     "Fields of `cfg` that differ from its preset (for the results header)."
-    if cfg.preset not in ('thumos14', 'activitynet12', 'demo'): return {}
+    if cfg.preset not in PRESETS: return {}
     p = get_config(cfg.preset).to_dict()
     return {k: v for k, v in cfg.to_dict().items() if k not in ('out_dir', 'progress') and p.get(k) != v}
 

@@ -12,22 +12,23 @@ import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SELECTIONS', 'SELECTION_LABELS', 'INITS', 'MISSING_AMBIGUOUS', 'FIELD_RANGES', 'FIELD_CHOICES', 'PRESETS',
-           'CHECKPOINT_FORMAT', 'RUN_FILES', 'Config', 'validate_config', 'get_config', 'seed_everything',
-           'make_optimizer', 'resolve_device', 'demo_recipe', 'demo_data', 'model_from_config', 'loss_from_config',
-           'data_label', 'predict_videos', 'predict', 'split_videos', 'evaluate_split', 'selection_score',
-           'headline_average', 'TrainResult', 'train', 'train_seeds', 'get_rng_state', 'set_rng_state', 'Interrupted',
-           'stop_on_signals', 'signals_deferred', 'report_interrupt', 'atomic_write', 'check_meta', 'save_checkpoint',
-           'load_checkpoint', 'load_model_weights', 'make_dataset', 'demo_data_root', 'make_demo_data', 'check_out_dir',
-           'read_metrics', 'append_metrics', 'prepare_run_folder', 'check_splits', 'dataset_digest', 'run_meta',
-           'check_resume_config', 'check_resume_data', 'restore_run', 'run_header', 'progress_bar', 'check_finite',
-           'batch_buffer', 'result_record', 'final_record', 'evaluation_record', 'write_detections',
-           'plot_training_curves', 'external_data', 'finish_run', 'seeds_summary']
+__all__ = ['SELECTIONS', 'SELECTION_LABELS', 'FIELD_RANGES', 'FIELD_CHOICES', 'PRESETS', 'CHECKPOINT_FORMAT', 'RUN_FILES',
+           'Config', 'validate_config', 'get_config', 'seed_everything', 'make_optimizer', 'resolve_device',
+           'demo_recipe', 'demo_data', 'model_from_config', 'loss_from_config', 'data_label', 'predict_videos',
+           'predict', 'split_videos', 'evaluate_split', 'selection_score', 'headline_average', 'TrainResult', 'train',
+           'train_seeds', 'get_rng_state', 'set_rng_state', 'Interrupted', 'stop_on_signals', 'signals_deferred',
+           'report_interrupt', 'atomic_write', 'check_meta', 'save_checkpoint', 'load_checkpoint', 'load_model_weights',
+           'make_dataset', 'demo_data_root', 'make_demo_data', 'check_out_dir', 'read_metrics', 'append_metrics',
+           'prepare_run_folder', 'check_splits', 'dataset_digest', 'run_meta', 'check_resume_config',
+           'check_resume_data', 'restore_run', 'run_header', 'progress_bar', 'check_finite', 'batch_buffer',
+           'result_record', 'final_record', 'evaluation_record', 'write_detections', 'plot_training_curves',
+           'external_data', 'finish_run', 'seeds_summary']
 
 # %% ../nbs/07_train.ipynb #f6e8ecbe
 from .ccm import FUSIONS, CONTEXTS
-from .model import DROPOUT_PLACEMENTS
+from .model import DROPOUT_PLACEMENTS, INITS
 from .losses import LOSS_TERMS, MUTUAL_METRICS
+from .evaluate import MISSING_AMBIGUOUS, PROTOCOLS
 
 def _loss_terms(value) -> tuple:
     "`loss_terms` as a tuple in `LOSS_TERMS` order (a comma-separated string or any iterable of names)."
@@ -110,8 +111,6 @@ class Config:
 # %% ../nbs/07_train.ipynb #440664a0
 SELECTIONS = ('validation', 'last', 'test')
 SELECTION_LABELS = {'validation': 'validation', 'last': 'last', 'test': 'test (official, optimistic)'}
-INITS = ('default', 'official')
-MISSING_AMBIGUOUS = ('error', 'skip')
 _POSITIVE, _NONNEG = (lambda v: v > 0, '> 0'), (lambda v: v >= 0, '>= 0')
 FIELD_RANGES = {  # numeric fields: (test, what the value must be)
     'lr': _POSITIVE, 'weight_decay': _NONNEG, 'alpha1': _NONNEG, 'alpha2': _NONNEG, 'alpha3': _NONNEG, 'alpha4': _NONNEG,
@@ -121,7 +120,7 @@ FIELD_RANGES = {  # numeric fields: (test, what the value must be)
     'seed': (lambda v: 0 <= v < 2**63, 'in [0, 2**63)')}
 FIELD_CHOICES = {'family': ('thumos14', 'activitynet12'), 'fusion': FUSIONS, 'main_context': CONTEXTS,
                  'aux_context': CONTEXTS, 'dropout_placement': tuple(DROPOUT_PLACEMENTS), 'init': INITS,
-                 'mutual_metric': MUTUAL_METRICS, 'protocol': ('co2net', 'seconds', 'activitynet'),
+                 'mutual_metric': MUTUAL_METRICS, 'protocol': tuple(PROTOCOLS),
                  'missing_ambiguous': MISSING_AMBIGUOUS, 'selection': SELECTIONS}
 _KINDS = {'int': (int, 'an integer'), 'float': (float, 'a number'), 'bool': (bool, 'true or false'),
           'str': (str, 'a string'), 'dict': (dict, 'a dict'), 'tuple': (tuple, 'a list')}
@@ -365,9 +364,10 @@ def train(cfg: Config, *, dataset=None, resume=None, overwrite: bool = False, st
             x, y = load_batch(ds, next(batches), cfg.max_seqlen, gen, out=buf)  # (B, N, 2D), (B, C)
             model.train()
             losses = loss_from_config(model(x.to(device)), y.to(device), cfg)
-            check_finite(losses, it, cfg, out, saved)
+            recent.append(check_finite(losses, it, cfg, out, saved))      # the one device sync of the iteration
             opt.zero_grad(set_to_none=True); losses['total'].backward(); opt.step()
-            recent.append(float(losses['total'].detach())); bar.update(1); bar.set_postfix(loss=f'{recent[-1]:.4f}', refresh=False)
+            bar.update(1)
+            if not bar.disable: bar.set_postfix(loss=f'{recent[-1]:.4f}', refresh=False)
             if it % cfg.log_every == 0 or it == cfg.max_iter:
                 append_metrics(log, {'kind': 'train', 'iter': it, 'loss': {k: float(v.detach()) for k, v in losses.items()}})
             if it % cfg.eval_interval == 0 or it == cfg.max_iter:
@@ -817,9 +817,10 @@ def progress_bar(cfg: Config, start: int):
     return tqdm(total=cfg.max_iter, initial=start, disable=not (cfg.progress and sys.stderr.isatty()),
                 desc='train', dynamic_ncols=True)
 
-def check_finite(losses: dict, it: int, cfg: Config, out: Path, saved: dict):
-    "A FloatingPointError naming the non-finite loss terms and the last good checkpoint."
-    if torch.isfinite(losses['total']): return
+def check_finite(losses: dict, it: int, cfg: Config, out: Path, saved: dict) -> float:
+    "The total loss as a float; a FloatingPointError naming the non-finite loss terms and the last good checkpoint."
+    total = float(losses['total'].detach())
+    if math.isfinite(total): return total
     bad = {k: float(v.detach()) for k, v in losses.items() if not torch.isfinite(v)}
     kept = f"{out/'last.pt'} (iteration {saved['last']})" if saved.get('last') is not None else 'none yet'
     raise FloatingPointError(f"iteration {it}: the loss is not finite ({', '.join(f'{k}={v}' for k, v in bad.items())}): "
@@ -870,9 +871,9 @@ def evaluation_record(model, ds, split: str, cfg: Config, device, it: int) -> di
            if len(idx) and labels.any() else float('nan'))
     return {'kind': 'eval', 'iter': it, 'split': split, **result_record(res, cfg.family), 'cls_map_pct': cls}
 
-def write_detections(dets: dict, classes, path, external: dict) -> Path:
-    "`write_results_json` (all or nothing) with signals deferred and a truthful `external_data`."
-    with signals_deferred(): return write_results_json(dets, classes, path, external_data=external)
+def write_detections(dets: dict, classes, path, external: dict, videos=None) -> Path:
+    "`write_results_json` (all or nothing; `videos` listed even without a detection) with signals deferred."
+    with signals_deferred(): return write_results_json(dets, classes, path, external_data=external, videos=videos)
 
 def plot_training_curves(records, path, title: str = ''):
     "Save a PNG with the loss terms and the evaluation score against the iteration."
