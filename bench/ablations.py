@@ -195,12 +195,10 @@ def tables_markdown(rows, meta: dict, tables=(3, 4, 5, 6)) -> str:
     return '\n'.join(out)
 
 def load_run_model(run_dir):
-    "(model, config) of a finished run folder, from its last.pt."
-    from co2net.train import Config, load_checkpoint, model_from_config, load_model_weights
-    st = load_checkpoint(Path(run_dir)/'last.pt')
-    cfg = Config.from_dict(st['config'])
-    model = model_from_config(cfg, st['meta']['n_classes'], st['meta']['feat_dim'])
-    return load_model_weights(model, st, Path(run_dir)/'last.pt').eval(), cfg
+    "(model, config) of a finished run folder, from its last.pt (on the CPU, in eval mode)."
+    from co2net.cli import model_from_checkpoint
+    model, cfg, _ = model_from_checkpoint(Path(run_dir)/'last.pt', device='cpu')
+    return model, cfg
 
 def plot_figure5(ds, models: dict, path, video_index=None, top_k: int = 4):
     "Paper Figure 5 style: ground truth and the detections of each model ({label: model}) on one synthetic test video."

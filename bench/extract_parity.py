@@ -12,8 +12,8 @@ Usage: python bench/extract_parity.py VIDEO FEATURES.npy --rgb-weights rgb_image
                                       [--flow tvl1] [--device auto] [--short-side 256] [--crop 224] [--save OURS.npy]
 """
 import argparse, sys
-from pathlib import Path
 import numpy as np
+from co2net.data import check_feature_array, load_npy
 from co2net.features import video_features
 
 def cosine(a, b):
@@ -31,9 +31,7 @@ def main(argv=None):
     p.add_argument('--save', default='', help='also save our features to this .npy file')
     a = p.parse_args(argv)
     try:
-        ref = np.load(a.features, allow_pickle=False)
-        if ref.ndim != 2 or ref.shape[1] != 2048:
-            raise ValueError(f'{a.features}: expected a (T, 2048) array, got shape {ref.shape}')
+        ref = check_feature_array(load_npy(a.features, what='feature file'), f'feature file {a.features}', 2048)
         ours = video_features(a.video, rgb_weights=a.rgb_weights, flow_weights=a.flow_weights, flow=a.flow,
                               device=a.device, short_side=a.short_side, crop=a.crop)
     except (ValueError, FileNotFoundError) as e:

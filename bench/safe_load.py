@@ -20,6 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from co2net.data import load_npy, load_annotations  # noqa: E402
+from _timing import best_time  # noqa: E402
 
 CHILD = r'''
 import json, sys, time
@@ -38,21 +39,14 @@ print(json.dumps({'seconds': dt, 'peak_rss_mb': status('VmHWM:') - before,
 '''
 
 
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def annotation_folders(repeat):
     for name in ('Thumos14reduced', 'ActivityNet1.2'):
         folder = ROOT/'data_samples'/f'{name}-Annotations'
         files = sorted(folder.glob('*.npy'))
         same = all(_same(load_npy(p), np.load(p, allow_pickle=True)) for p in files)
-        t_np = best_of(lambda: [np.load(p, allow_pickle=True) for p in files], repeat)
-        t_safe = best_of(lambda: [load_npy(p) for p in files], repeat)
-        t_ann = best_of(lambda: load_annotations(folder), repeat)
+        t_np = best_time(lambda: [np.load(p, allow_pickle=True) for p in files], repeat)[0]
+        t_safe = best_time(lambda: [load_npy(p) for p in files], repeat)[0]
+        t_ann = best_time(lambda: load_annotations(folder), repeat)[0]
         print(f'{name} annotations ({len(files)} .npy, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB): '
               f'np.load {t_np * 1e3:.1f} ms, load_npy {t_safe * 1e3:.1f} ms ({t_safe / t_np:.2f}x), '
               f'load_annotations (with all checks) {t_ann * 1e3:.1f} ms; identical arrays: {same}')

@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tests'))
-from run_notebooks import find_notebooks
+from run_notebooks import find_notebooks, run_one as run_in_kernel   # a fresh kernel (its own process) per notebook
 
 def run_nbdev_test(nb, flags):
     cmd = ['nbdev-test', str(nb), '--n-workers', '0']
@@ -24,13 +24,6 @@ def run_nbdev_test(nb, flags):
     start = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     return nb, proc.returncode == 0, time.time() - start, proc.stdout + proc.stderr
-
-def run_in_kernel(nb):
-    "One notebook through tests/run_notebooks.py (a fresh process and kernel)."
-    start = time.time()
-    proc = subprocess.run([sys.executable, str(ROOT/'tests'/'run_notebooks.py'), str(nb)], cwd=ROOT,
-                          capture_output=True, text=True)
-    return nb, proc.returncode == 0, time.time() - start, proc.stdout + proc.stderr[-3000:]
 
 def run_stage(name, func, items, workers):
     "Run `func` over `items` (`workers` at a time); print a line per item; return (passed, failed)."
