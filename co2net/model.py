@@ -241,15 +241,19 @@ def _read_state_dict(src) -> tuple[dict, str]:
     return sd, where
 
 # %% ../nbs/03_model.ipynb #64444d51
-def load_official_checkpoint(model: CO2Net, path_or_state_dict) -> CO2Net:
-    "Load official CO2-Net weights (file path or state_dict) into `model`; checks every key and shape. Returns `model`."
-    if model.fusion_kind != 'ccm' or (model.main_context, model.aux_context) != ('global', 'local'):
+def load_official_checkpoint(model: nn.Module, path_or_state_dict) -> nn.Module:
+    """Load official weights (file path or state_dict) into `model`; checks every key and shape. Returns `model`.
+    `model` is a `CO2Net`, or another network that names its own official layout with the methods `official_key_map()`
+    and `official_ignored_prefixes()` (the successors of chapter 13)."""
+    own_map = getattr(model, 'official_key_map', None)
+    if own_map is None and (model.fusion_kind != 'ccm' or (model.main_context, model.aux_context) != ('global', 'local')):
         raise ValueError("load_official_checkpoint: official checkpoints hold the paper's CCM (fusion='ccm', main_context='global', "
                          f"aux_context='local'); this model has fusion={model.fusion_kind!r}, main_context={model.main_context!r}, aux_context={model.aux_context!r}")
     sd, where = _read_state_dict(path_or_state_dict)
-    key_map, own = official_key_map(), model.state_dict()
+    key_map, own = (own_map() if own_map is not None else official_key_map()), model.state_dict()
+    ignored = model.official_ignored_prefixes() if own_map is not None else OFFICIAL_IGNORED_PREFIXES
     missing = [k for k in key_map if k not in sd]
-    unexpected = [k for k in sd if k not in key_map and not k.startswith(OFFICIAL_IGNORED_PREFIXES)]
+    unexpected = [k for k in sd if k not in key_map and not k.startswith(ignored)]
     problems = []
     if missing: problems.append(f"missing keys: {missing}")
     if unexpected: problems.append(f"unexpected keys: {unexpected}")
@@ -258,7 +262,7 @@ def load_official_checkpoint(model: CO2Net, path_or_state_dict) -> CO2Net:
         v = sd[k]
         if not torch.is_tensor(v): problems.append(f"{k} is a {type(v).__name__}, not a tensor")
         elif tuple(v.shape) != tuple(own[n].shape):
-            problems.append(f"{k} has shape {tuple(v.shape)}, the model (n_classes={model.n_classes}, feat_dim={model.feat_dim}) expects {tuple(own[n].shape)}")
+            problems.append(f"{k} has shape {tuple(v.shape)}, the model (n_classes={getattr(model, 'n_classes', '?')}, feat_dim={getattr(model, 'feat_dim', '?')}) expects {tuple(own[n].shape)}")
         elif not torch.isfinite(v).all(): problems.append(f"{k} contains NaN or infinite values")
     if problems: raise ValueError(f"load_official_checkpoint: {where} does not fit the model: " + '; '.join(problems))
     model.load_state_dict({n: sd[k] for k, n in key_map.items()}, strict=True)
