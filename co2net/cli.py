@@ -10,11 +10,12 @@ from typing import Annotated
 import numpy as np
 import torch
 from fastcore.script import call_parse, anno_parser
-from .train import (Config, PRESETS, SELECTION_LABELS, get_config, train, train_seeds, seeds_summary,
-                          make_dataset, model_from_config, resolve_device, load_checkpoint, load_model_weights,
-                          evaluate_split, predict, predict_videos, headline_average, data_label, external_data,
-                          seed_everything, check_out_dir, check_splits, write_detections, atomic_write,
-                          stop_on_signals, Interrupted)
+from .config import (Config, PRESETS, SELECTION_LABELS, get_config, make_dataset, model_from_config, resolve_device,
+                           data_label, external_data)
+from .predict import evaluate_split, predict, predict_videos, headline_average
+from .runs import (load_checkpoint, load_model_weights, check_out_dir, write_detections, atomic_write,
+                         stop_on_signals, Interrupted)
+from .train import train, train_seeds, seeds_summary, seed_everything, check_splits
 from .localize import detections_to_seconds
 from .data import check_feature_array, check_feature_file, load_npy, THUMOS14_CLASSES
 from .features import VIDEO_SUFFIXES, FeatureExtractor, video_info   # light: PyAV and OpenCV load only when a video is read
@@ -285,7 +286,7 @@ def demo_figure(run, untrained, ds, path, video: int | None = None):
     "Save the demo figure: training curve and one test video (ground truth, attention, detections)."
     from matplotlib.figure import Figure
     from co2net.data import ground_truth, SECONDS_PER_SNIPPET
-    from co2net.train import read_metrics
+    from co2net.runs import read_metrics
     i = int(ds.test_idx[0] if video is None else video)
     x = torch.as_tensor(np.asarray(ds.features(i), dtype=np.float32))[None]
     dev = next(run.model.parameters()).device

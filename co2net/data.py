@@ -4,20 +4,22 @@
 
 # %% ../nbs/00_data.ipynb #4ebe1052
 from __future__ import annotations
-import contextlib, mmap, os, pickle, pickletools, shutil, tempfile
+import mmap, os, shutil, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
+from .safe_files import (UnsafeFileError, load_npy, atomic_write, check_feature_array, check_feature_file,
+                               _npy_header, _check_feature_dtype, _check_feature_dim, _check_feature_shape)
+
 
 # %% auto #0
 __all__ = ['FPS', 'SNIPPET_FRAMES', 'SECONDS_PER_SNIPPET', 'ANNOTATION_FILES', 'AMBIGUOUS_FILE', 'THUMOS14_CLASSES',
-           'DATA_PRESETS', 'SAFE_PICKLE_GLOBALS', 'secs_to_snippets', 'snippets_to_secs', 'Annotations',
-           'load_annotations', 'multihot', 'DataPreset', 'get_data_preset', 'split_indices', 'stratified_split',
-           'WtalcDataset', 'load_dataset', 'snippet_strata', 'sample_snippets', 'uniform_snippets', 'PairBatchSampler',
-           'load_batch', 'UnsafeFileError', 'load_npy', 'take_rows', 'ArrayFeatureStore', 'FolderFeatureStore',
-           'check_feature_array', 'check_feature_file', 'validate_features', 'ground_truth', 'read_ambiguous',
-           'atomic_write', 'write_ambiguous', 'write_annotations', 'open_features', 'convert_features']
+           'DATA_PRESETS', 'secs_to_snippets', 'snippets_to_secs', 'Annotations', 'load_annotations', 'multihot',
+           'DataPreset', 'get_data_preset', 'split_indices', 'stratified_split', 'WtalcDataset', 'load_dataset',
+           'snippet_strata', 'sample_snippets', 'uniform_snippets', 'PairBatchSampler', 'load_batch', 'take_rows',
+           'ArrayFeatureStore', 'FolderFeatureStore', 'validate_features', 'ground_truth', 'read_ambiguous',
+           'write_ambiguous', 'write_annotations', 'open_features', 'convert_features']
 
 # %% ../nbs/00_data.ipynb #ffb60147
 FPS = 25  # frames per second assumed for every video
@@ -263,119 +265,6 @@ def load_batch(ds: WtalcDataset, indices, n_snippets, rng=None, out=None):
     y = ds.labels[np.asarray(indices, dtype=np.int64)]  # (B, C)
     return torch.from_numpy(x), torch.from_numpy(y)
 
-# %% ../nbs/00_data.ipynb #2b3c4d5e
-def _npy_header(path, what='.npy file'):
-    "(shape, fortran_order, dtype, data offset) from a .npy header; for plain dtypes also checks the file is long enough."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f'{path}: {what} not found')
-    size = path.stat().st_size
-    if size == 0: raise ValueError(f'{path}: {what} is empty (0 bytes)')
-    with open(path, 'rb') as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
-                                     else np.lib.format.read_array_header_2_0(f))
-        except (ValueError, EOFError, SyntaxError, TypeError) as e:  # bad magic, cut or garbled header
-            raise ValueError(f'{path}: {what} is not a valid .npy file or its header is cut off ({e})') from None
-        offset = f.tell()
-    if not dtype.hasobject:
-        need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if size - offset < need:
-            raise ValueError(f'{path}: {what} is truncated: its header announces {dtype} {shape} ({need} bytes of data) '
-                             f'but the file holds {size - offset}')
-    return shape, fortran, dtype, offset
-
-# %% ../nbs/00_data.ipynb #3c4d5e6f
-class UnsafeFileError(ValueError):
-    "A data file that names something other than plain numpy/str/bytes/number data: refused before unpickling."
-
-def _latin1_encode(text, encoding='latin1', errors='strict') -> bytes:
-    "`_codecs.encode` as numpy pickles use it (Python 3 bytes at protocol 2): latin-1 text -> bytes, nothing else."
-    if type(text) is not str or encoding not in ('latin1', 'latin-1') or errors != 'strict':
-        raise UnsafeFileError(f'_codecs.encode({type(text).__name__}, {encoding!r}) is not how numpy pickles bytes')
-    return text.encode('latin1')
-
-def _empty_bytes(*args) -> bytes:
-    "`bytes()` as Python 3 pickles b'' at protocol <= 2 (e.g. the data of an empty array): no argument, nothing else."
-    if args: raise UnsafeFileError(f'bytes() called with {len(args)} argument(s): not how numpy pickles empty bytes')
-    return b''
-
-def _safe_pickle_globals() -> dict:
-    "(module, name) -> object: every import a numpy pickle of arrays, str, bytes and numbers needs (numpy 1.x and 2.x)."
-    arr = np.zeros(1)
-    reconstruct, scalar, frombuffer = arr.__reduce__()[0], np.float64(0).__reduce__()[0], arr.__reduce_ex__(5)[0]
-    allowed = {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype, ('_codecs', 'encode'): _latin1_encode,
-               ('builtins', 'bytes'): _empty_bytes, ('__builtin__', 'bytes'): _empty_bytes}
-    for core in ('numpy.core', 'numpy._core'):  # numpy 1.x pickles name numpy.core.*, numpy 2.x numpy._core.*
-        allowed.update({(f'{core}.multiarray', '_reconstruct'): reconstruct, (f'{core}.multiarray', 'scalar'): scalar,
-                        (f'{core}.numeric', '_frombuffer'): frombuffer})
-    return allowed
-
-SAFE_PICKLE_GLOBALS = _safe_pickle_globals()
-
-# %% ../nbs/00_data.ipynb #4d5e6f70
-_REFUSED_OPS = {'INST', 'OBJ', 'NEWOBJ', 'NEWOBJ_EX', 'EXT1', 'EXT2', 'EXT4', 'PERSID', 'BINPERSID',
-                'NEXT_BUFFER', 'READONLY_BUFFER'}  # build objects without a checked import, or from outside the file
-_TEXT_OPS = {'STRING', 'BINSTRING', 'SHORT_BINSTRING', 'UNICODE', 'BINUNICODE', 'SHORT_BINUNICODE', 'BINUNICODE8'}
-
-def _pickle_imports(f, where) -> list:
-    "The (module, name) pairs a pickle stream would import, read from its opcodes; builds nothing."
-    names, last2, memo = [], [None, None], {}  # last2: the last two values pushed, when they are literal text
-    for op, arg, pos in pickletools.genops(f):
-        op = op.name
-        if op in _REFUSED_OPS: raise UnsafeFileError(f'{where}: refused: the pickle uses opcode {op} (byte {pos}), '
-                                                     'which plain numpy/str/number data never needs; no object was built')
-        if op in ('PUT', 'BINPUT', 'LONG_BINPUT', 'MEMOIZE'):
-            memo[len(memo) if op == 'MEMOIZE' else arg] = last2[1]; continue
-        if op == 'FRAME': continue
-        if op == 'GLOBAL': names.append(tuple(arg.split(' ', 1)))
-        if op == 'STACK_GLOBAL':  # module and name are the two values below it: they must be literal text
-            if not all(isinstance(s, str) for s in last2):
-                raise UnsafeFileError(f'{where}: refused: cannot tell which name the pickle imports at byte {pos}')
-            names.append(tuple(last2))
-        value = arg if op in _TEXT_OPS else memo.get(arg) if op in ('GET', 'BINGET', 'LONG_BINGET') else None
-        last2 = [last2[1], value]
-    return names
-
-class _SafeUnpickler(pickle.Unpickler):
-    "Unpickler that can import only `SAFE_PICKLE_GLOBALS` (second line of defence after the opcode scan)."
-    def __init__(self, f, where, **kwargs): super().__init__(f, **kwargs); self.where = where
-    def find_class(self, module, name):
-        if (module, name) not in SAFE_PICKLE_GLOBALS:
-            raise UnsafeFileError(f'{self.where}: refused: the pickle imports {module}.{name}')
-        return SAFE_PICKLE_GLOBALS[(module, name)]
-
-# %% ../nbs/00_data.ipynb #5e6f7081
-def load_npy(path, what='.npy file', encoding='ASCII', mmap_mode=None) -> np.ndarray:
-    """Read a .npy file without running code from it. Object arrays: pickled names checked before anything is
-    built (numpy arrays, dtypes and scalars only; str, bytes, numbers, bool, None, lists and tuples need none).
-    Plain arrays: `allow_pickle=False`, size checked against the header. Problems: ValueError naming `path`."""
-    path = Path(path)
-    shape, fortran, dtype, offset = _npy_header(path, what)
-    if not dtype.hasobject:
-        try: return np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
-        except (ValueError, EOFError, OSError) as e: raise ValueError(f'{path}: cannot read the {what} ({e})') from None
-    if mmap_mode is not None: raise ValueError(f'{path}: {what} holds Python objects and cannot be memory-mapped')
-    with open(path, 'rb') as f:
-        f.seek(offset)
-        try: imports = _pickle_imports(f, f'{path}: {what}')
-        except UnsafeFileError: raise
-        except ValueError as e: raise ValueError(f'{path}: {what} is truncated or corrupt ({e})') from None
-        bad = sorted({f'{m}.{n}' for m, n in imports if (m, n) not in SAFE_PICKLE_GLOBALS})
-        if bad: raise UnsafeFileError(
-            f'{path}: refused to unpickle the {what}: it names {", ".join(bad)}, which is not plain data (allowed: numpy '
-            'arrays, dtypes and scalars, str, bytes, int, float, bool, None, lists, tuples); no object was built')
-        f.seek(offset)
-        try: arr = _SafeUnpickler(f, f'{path}: {what}', encoding=encoding).load()
-        except UnsafeFileError: raise
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{path}: {what} holds Python 2 text that is not {encoding} ({e}); try encoding='latin1'") from None
-        except Exception as e: raise ValueError(f'{path}: {what} is truncated or corrupt ({type(e).__name__}: {e})') from None
-    if not isinstance(arr, np.ndarray) or arr.shape != shape:
-        got = f'shape {arr.shape}' if isinstance(arr, np.ndarray) else type(arr).__name__
-        raise ValueError(f'{path}: {what} is corrupt: the header announces an array of shape {shape}, the data holds {got}')
-    return arr
-
 # %% ../nbs/00_data.ipynb #6050d65c
 def take_rows(src: np.ndarray, rows, out: np.ndarray) -> np.ndarray:
     "out[:] = src[rows] for a float32 (T, F) `src` and a float32 (len(rows), F) `out`; returns `out`."
@@ -475,61 +364,6 @@ class FolderFeatureStore:
                 if len(pos): self._copy_rows(i, w, min(w + self.window_rows, hi), rows[pos], out, pos)
         return out
     def __repr__(self): return f'FolderFeatureStore({len(self)} videos in {self.folder})'
-
-# %% ../nbs/00_data.ipynb #b2c3d4e6
-def _check_feature_dtype(dtype, where):
-    "The dtype part of the feature rule: real floating point only."
-    dtype = np.dtype(dtype)
-    if dtype.kind != 'f':
-        kind = {'i': 'integers', 'u': 'unsigned integers', 'b': 'booleans', 'c': 'complex numbers',
-                'O': 'Python objects'}.get(dtype.kind, 'not numbers')
-        raise ValueError(f'{where}: features of dtype {dtype} ({kind}); expected real floating point values '
-                         '(float16, float32 or float64)')
-
-def _check_feature_dim(feat_dim):
-    "None, or the required width as an int (positive, even)."
-    if feat_dim is None: return None
-    if isinstance(feat_dim, bool) or not isinstance(feat_dim, (int, np.integer)) or feat_dim < 2 or feat_dim % 2:
-        raise ValueError(f'the feature width must be a positive even number 2*D = [RGB D | FLOW D], got {feat_dim!r}')
-    return int(feat_dim)
-
-def _check_feature_shape(shape, where, feat_dim=None, like=''):
-    "The shape part: 2-d (T, 2*D), T >= 1, width `feat_dim` when known (`like`: where that width comes from), even."
-    if len(shape) != 2:
-        raise ValueError(f'{where}: expected a 2-d (T, 2*D) array, one [RGB | FLOW] row per snippet, got shape {tuple(shape)}')
-    if shape[0] == 0: raise ValueError(f'{where}: empty video (0 snippets)')
-    width = int(shape[1])
-    if feat_dim is not None and width != feat_dim:
-        half = ' (an RGB-only or FLOW-only file?)' if 2 * width == feat_dim else ''
-        raise ValueError(f'{where}: feature width {width}, expected {feat_dim} = RGB {feat_dim // 2} + FLOW {feat_dim // 2} '
-                         f'per snippet ([RGB | FLOW] concatenated{like}){half}')
-    if width % 2: raise ValueError(f'{where}: feature width {width} is odd; features must be [RGB D | FLOW D], 2*D wide')
-
-# %% ../nbs/00_data.ipynb #c3d4e5f7
-def check_feature_array(x, where: str, feat_dim: int | None = None, check_values: bool = True) -> np.ndarray:
-    """One video's features checked by co2net's feature rule; returned as float32 (the same array if it already is).
-    dtype: real floating point (float16/32/64); integer, bool, complex and object arrays are refused. Shape: 2-d
-    (T, 2*D), T >= 1, even width [RGB D | FLOW D]; `feat_dim` (2*D), when given, is the width required.
-    `check_values`: no NaN/Inf after the float32 conversion. Errors are ValueErrors that begin with `where`."""
-    feat_dim = _check_feature_dim(feat_dim)
-    if not isinstance(x, np.ndarray):
-        try: x = np.asarray(x)
-        except (ValueError, TypeError) as e: raise ValueError(f'{where}: not a numeric array ({e})') from None
-    _check_feature_dtype(x.dtype, where)
-    _check_feature_shape(x.shape, where, feat_dim)
-    with np.errstate(over='ignore'): x = x.astype(np.float32, copy=False)  # too large for float32: Inf, caught below
-    if check_values and not (np.isfinite(x.max()) and np.isfinite(x.min())):  # NaN propagates, Inf shows at an end
-        bad = ~np.isfinite(x); rows = np.flatnonzero(bad.any(1))
-        raise ValueError(f'{where}: {int(bad.sum())} NaN/Inf value(s) in {len(rows)} snippet(s), first at snippet {rows[0]}')
-    return x
-
-# %% ../nbs/00_data.ipynb #f7a8b9c0
-def check_feature_file(path, feat_dim: int | None = None, where: str | None = None):
-    "The rule of `check_feature_array` on a .npy file's header alone (shape, dtype; size checked), for checks before any compute."
-    shape, fortran, dtype, offset = _npy_header(path, 'feature file')  # a truncated or pickled file is refused here too
-    _check_feature_dtype(dtype, where or str(path))
-    _check_feature_shape(shape, where or str(path), _check_feature_dim(feat_dim))
-    return shape, dtype
 
 # %% ../nbs/00_data.ipynb #1cd6b1de
 def validate_features(store, names, feature_dim=None, check_values=True) -> int:
@@ -631,31 +465,6 @@ def read_ambiguous(path) -> dict:
         except ValueError: raise ValueError(f'{path}, line {ln}: start/end are not numbers in {line!r}') from None
         out.setdefault(parts[0], []).append([s, e])
     return {k: np.array(v, dtype=np.float64).reshape(-1, 2) for k, v in out.items()}
-
-# %% ../nbs/00_data.ipynb #e33c9dc7
-def atomic_write(path, data, *, what: str = 'file') -> Path:
-    """Write `data` (bytes, or a function that writes into a binary file object) to `path` through a temporary file in
-    the same folder and `os.replace`. A failed write raises an OSError naming `path`, and leaves the previous file
-    and no temporary file. The file gets the user's umask, as `open` would give it."""
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp')
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)     # the umask applies, as for open()
-        with os.fdopen(fd, 'wb') as f:
-            if callable(data): data(f)
-            else: f.write(data)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError): os.remove(tmp)
-        if isinstance(e, (OSError, RuntimeError)):       # torch.save reports a short write as RuntimeError
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[-1][:200]
-            kept = 'the previous file is unchanged' if path.exists() else 'nothing was written'
-            raise OSError(getattr(e, 'errno', None) or 5, f'could not write {what} {path}: {why} '
-                          f'(disk full or folder not writable?); {kept}') from None
-        raise
-    return path
 
 # %% ../nbs/00_data.ipynb #0198f6c2
 def _obj_array(items) -> np.ndarray:

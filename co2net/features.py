@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 from fastcore.script import call_parse
-from .data import FPS, SNIPPET_FRAMES, atomic_write
+from .data import FPS, SNIPPET_FRAMES
+from .safe_files import atomic_write
 
 # %% auto #0
 __all__ = ['RECIPE', 'FLOW_CLIP', 'FLOW_METHODS', 'STREAM_DIM', 'WEIGHTS_SOURCE', 'VIDEO_EXTRA', 'TIME_EPS', 'INCEPTION_BLOCKS',
@@ -401,7 +402,7 @@ class FeatureExtractor:
             raise ValueError(f'crop {self.crop} is larger than the resized shorter side {self.short_side}')
         if flow not in FLOW_METHODS: raise ValueError(f'optical flow method {flow!r}: expected one of {FLOW_METHODS}')
         if batch_snippets < 1: raise ValueError(f'batch_snippets must be at least 1, got {batch_snippets}')
-        from co2net.train import resolve_device
+        from co2net.config import resolve_device
         self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         self.flow, self.batch_snippets, self.progress = flow, batch_snippets, progress
         self.flow_threads = flow_threads or os.cpu_count() or 1

@@ -8,7 +8,8 @@ import json, math
 from pathlib import Path
 import numpy as np
 from fastcore.meta import delegates
-from .data import snippets_to_secs, atomic_write
+from .data import snippets_to_secs
+from .safe_files import atomic_write
 
 # %% auto #0
 __all__ = ['DETECTION_KEYS', 'OFFICIAL_THRESHOLDS', 'RESULTS_VERSION', 'EXTERNAL_DATA_NOT_STATED', 'empty_detections',

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Annotated
 import numpy as np
 from fastcore.script import call_parse, anno_parser
-from .train import Config, PRESETS, get_config, train, data_label, load_checkpoint, demo_data, dataset_digest
-from .data import atomic_write
+from .config import Config, PRESETS, get_config, data_label, demo_data
+from .runs import load_checkpoint, dataset_digest
+from .train import train
+from .safe_files import atomic_write
 
 # %% auto #0
 __all__ = ['RECORD_NAME', 'SWEEP_FORMAT', 'mean_std', 'parse_grid', 'apply_fields', 'field_value', 'point_name', 'RunSpec',

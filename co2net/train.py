@@ -4,167 +4,32 @@
 
 # %% ../nbs/07_train.ipynb #5c1ca440
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, json, math, numbers, os, random, signal, sys, tempfile, threading, time, warnings
-from dataclasses import dataclass, field, asdict, fields
+import contextlib, json, math, os, random, sys
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from fastcore.basics import patch
+from .data import load_batch, PairBatchSampler, AMBIGUOUS_FILE
+from .evaluate import classification_map, thumos14_ambiguous_videos, PROTOCOLS
+from .config import (Config, SELECTION_LABELS, get_config, resolve_device, make_dataset, model_from_config,
+                           loss_from_config, data_label, external_data)
+from .predict import split_videos, evaluate_split, selection_score, headline_average
+from .runs import (atomic_write, save_checkpoint, load_checkpoint, load_model_weights, get_rng_state, check_out_dir,
+                         prepare_run_folder, read_metrics, append_metrics, run_meta, check_resume_config, check_resume_data,
+                         restore_run, stop_on_signals, report_interrupt, write_detections, plot_training_curves,
+                         _sampler_state)
 
 # %% auto #0
-__all__ = ['SELECTIONS', 'SELECTION_LABELS', 'FIELD_RANGES', 'FIELD_CHOICES', 'PRESETS', 'CHECKPOINT_FORMAT', 'RUN_FILES',
-           'Config', 'validate_config', 'get_config', 'seed_everything', 'make_optimizer', 'resolve_device',
-           'demo_recipe', 'demo_data', 'model_from_config', 'loss_from_config', 'data_label', 'predict_videos',
-           'predict', 'split_videos', 'evaluate_split', 'selection_score', 'headline_average', 'TrainResult', 'train',
-           'train_seeds', 'get_rng_state', 'set_rng_state', 'Interrupted', 'stop_on_signals', 'signals_deferred',
-           'report_interrupt', 'atomic_write', 'check_meta', 'save_checkpoint', 'load_checkpoint', 'load_model_weights',
-           'make_dataset', 'demo_data_root', 'make_demo_data', 'check_out_dir', 'read_metrics', 'append_metrics',
-           'prepare_run_folder', 'check_splits', 'dataset_digest', 'run_meta', 'check_resume_config',
-           'check_resume_data', 'restore_run', 'run_header', 'progress_bar', 'check_finite', 'batch_buffer',
-           'result_record', 'final_record', 'evaluation_record', 'write_detections', 'plot_training_curves',
-           'external_data', 'finish_run', 'seeds_summary']
+__all__ = ['seed_everything', 'make_optimizer', 'TrainResult', 'train', 'train_seeds', 'check_splits', 'run_header',
+           'progress_bar', 'check_finite', 'batch_buffer', 'result_record', 'final_record', 'evaluation_record',
+           'finish_run', 'seeds_summary']
 
-# %% ../nbs/07_train.ipynb #f6e8ecbe
-from .ccm import FUSIONS, CONTEXTS
-from .model import DROPOUT_PLACEMENTS, INITS
-from .losses import LOSS_TERMS, MUTUAL_METRICS
-from .evaluate import MISSING_AMBIGUOUS, PROTOCOLS
-
-def _loss_terms(value) -> tuple:
-    "`loss_terms` as a tuple in `LOSS_TERMS` order (a comma-separated string or any iterable of names)."
-    if isinstance(value, str): value = [t.strip() for t in value.split(',') if t.strip()]
-    try: names = [str(t) for t in value]
-    except TypeError: raise ValueError(f"config loss_terms={value!r}: expected a list of loss term names from {LOSS_TERMS}") from None
-    unknown = sorted(set(names) - set(LOSS_TERMS))
-    if unknown: raise ValueError(f"config loss_terms={names!r}: unknown terms {unknown}; choose from {LOSS_TERMS}")
-    if not names: raise ValueError(f"config loss_terms=[]: name at least one of {LOSS_TERMS}")
-    return tuple(t for t in LOSS_TERMS if t in names)
-
-@dataclass
-class Config:
-    "Every setting of a training run (see `PRESETS`)."
-    preset: str = 'thumos14'          # name of the preset these values started from
-    family: str = 'thumos14'          # dataset family: 'thumos14' or 'activitynet12' (split rules, protocol, selection criterion)
-    dataset: str = 'Thumos14reduced'  # dataset name: {data_root}/{dataset}-Annotations/ and -I3D-JOINTFeatures
-    data_root: str = 'data'           # folder holding the dataset files
-    features: str = ''                # explicit feature file/folder ('' = the standard name under data_root)
-    # model (defaults: the official CO2-Net; the alternatives are the paper's ablations, Tables 5-6)
-    fusion: str = 'ccm'               # modality fusion, one of co2net.ccm.FUSIONS ('ccm' = the paper)
-    main_context: str = 'global'      # CCM unit on the main modality, one of co2net.ccm.CONTEXTS (fusion 'ccm' only)
-    aux_context: str = 'local'        # CCM unit on the auxiliary modality, one of CONTEXTS (fusion 'ccm' only)
-    dropout_placement: str = 'code'   # one of co2net.model.DROPOUT_PLACEMENTS ('code' = the official model.py)
-    smooth: bool = False              # ActivityNet variant: temporal AvgPool on CAS and attentions
-    pool_t: int = 5                   # ActivityNet pooling parameter t (kernel = anet_smooth_kernel(max_seqlen, t))
-    init: str = 'default'             # initial weights: 'default', or 'official' (the official code's draws from the same seed)
-    # optimisation (Adam with coupled L2 weight decay, no schedule)
-    lr: float = 5e-5
-    weight_decay: float = 1e-3
-    batch_size: int = 10
-    n_pairs: int = 3                  # same-class pairs at the start of each batch
-    max_seqlen: int = 500             # snippets sampled per training video
-    topk_ratio: int = 7               # k = T // topk_ratio in the MIL losses
-    alpha1: float = 0.8
-    alpha2: float = 0.8
-    alpha3: float = 1.0
-    alpha4: float = 1.0
-    mutual_metric: str = 'mse'        # mutual-learning metric, one of co2net.losses.MUTUAL_METRICS (Table 4)
-    loss_terms: tuple = LOSS_TERMS    # terms summed into the total loss, a subset of co2net.losses.LOSS_TERMS (Table 3)
-    max_iter: int = 5000
-    eval_interval: int = 200
-    seed: int = 3552
-    # localization and evaluation
-    class_threshold: float = 0.2      # localize the classes whose video score is at least this, in [0, 1]
-    gamma: float = 0.2                # weight of the video class score in the OIC proposal score, >= 0
-    protocol: str = 'co2net'          # 'co2net' | 'seconds' | 'activitynet' (see co2net.evaluate)
-    missing_ambiguous: str = 'error'  # THUMOS14 'co2net' protocol without Ambiguous_test.txt: 'error', or 'skip' (labelled)
-    selection: str = 'validation'     # 'validation' | 'last' | 'test' (official, optimistic)
-    val_fraction: float = 0.2         # training videos held out for selection='validation' (0: train on all of them)
-    # run
-    out_dir: str = 'runs/thumos14'
-    device: str = 'auto'              # 'auto' (CUDA when available), 'cpu' or 'cuda'
-    num_threads: int = 0              # torch CPU threads (0: torch's default)
-    log_every: int = 10               # iterations between loss records in metrics.jsonl
-    progress: bool = True             # tqdm bar (shown only on a terminal)
-    # synthetic data (dataset == 'demo'): arguments of co2net.synthetic.make_demo_dataset
-    synthetic: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.loss_terms = _loss_terms(self.loss_terms)
-        for f in fields(self):       # numpy numbers -> plain int / float (JSON, checkpoints); other types are checked below
-            v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Number): continue
-            if f.type == 'int' and isinstance(v, numbers.Integral): setattr(self, f.name, int(v))
-            elif f.type == 'float' and isinstance(v, numbers.Real): setattr(self, f.name, float(v))
-        validate_config(self)
-
-    def to_dict(self): return asdict(self)
-    @classmethod
-    def from_dict(cls, d, source='config'):
-        "A `Config` from a dict (e.g. a run's config.json or a checkpoint's); errors name `source` and the field."
-        if not isinstance(d, dict): raise ValueError(f"{source}: the config is a {type(d).__name__}, not a dict")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown: raise ValueError(f"{source}: unknown config keys {unknown}; valid keys: {sorted(names)}")
-        try: return cls(**d)
-        except (ValueError, TypeError) as e: raise ValueError(f"{source}: {e}") from None
-
-# %% ../nbs/07_train.ipynb #440664a0
-SELECTIONS = ('validation', 'last', 'test')
-SELECTION_LABELS = {'validation': 'validation', 'last': 'last', 'test': 'test (official, optimistic)'}
-_POSITIVE, _NONNEG = (lambda v: v > 0, '> 0'), (lambda v: v >= 0, '>= 0')
-FIELD_RANGES = {  # numeric fields: (test, what the value must be)
-    'lr': _POSITIVE, 'weight_decay': _NONNEG, 'alpha1': _NONNEG, 'alpha2': _NONNEG, 'alpha3': _NONNEG, 'alpha4': _NONNEG,
-    'class_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'gamma': _NONNEG, 'val_fraction': (lambda v: 0 <= v < 1, 'in [0, 1)'),
-    'batch_size': _POSITIVE, 'max_seqlen': _POSITIVE, 'topk_ratio': _POSITIVE, 'max_iter': _POSITIVE, 'eval_interval': _POSITIVE,
-    'log_every': _POSITIVE, 'pool_t': _POSITIVE, 'n_pairs': _NONNEG, 'num_threads': _NONNEG,
-    'seed': (lambda v: 0 <= v < 2**63, 'in [0, 2**63)')}
-FIELD_CHOICES = {'family': ('thumos14', 'activitynet12'), 'fusion': FUSIONS, 'main_context': CONTEXTS,
-                 'aux_context': CONTEXTS, 'dropout_placement': tuple(DROPOUT_PLACEMENTS), 'init': INITS,
-                 'mutual_metric': MUTUAL_METRICS, 'protocol': tuple(PROTOCOLS),
-                 'missing_ambiguous': MISSING_AMBIGUOUS, 'selection': SELECTIONS}
-_KINDS = {'int': (int, 'an integer'), 'float': (float, 'a number'), 'bool': (bool, 'true or false'),
-          'str': (str, 'a string'), 'dict': (dict, 'a dict'), 'tuple': (tuple, 'a list')}
-
-def validate_config(cfg: Config):
-    "Check the type and range of every field of `cfg`, and the rules that tie fields together; one ValueError lists every problem."
-    problems = []
-    for f in fields(cfg):
-        v, (kind, text) = getattr(cfg, f.name), _KINDS[f.type]
-        if not isinstance(v, kind) or (kind is not bool and isinstance(v, bool)): problems.append(f'{f.name}={v!r}: must be {text}')
-        elif kind is float and not math.isfinite(v): problems.append(f'{f.name}={v!r}: must be a finite number')
-        elif f.name in FIELD_RANGES and not FIELD_RANGES[f.name][0](v): problems.append(f'{f.name}={v!r}: must be {FIELD_RANGES[f.name][1]}')
-        elif f.name in FIELD_CHOICES and v not in FIELD_CHOICES[f.name]: problems.append(f'{f.name}={v!r}: must be one of {FIELD_CHOICES[f.name]}')
-    if not problems:                   # rules between fields
-        if 2 * cfg.n_pairs > cfg.batch_size: problems.append(f'n_pairs={cfg.n_pairs}: needs 2*n_pairs <= batch_size={cfg.batch_size}')
-        if cfg.fusion != 'ccm' and (cfg.main_context, cfg.aux_context) != ('global', 'local'):
-            problems.append(f"fusion={cfg.fusion!r}: main_context/aux_context ({cfg.main_context!r}, {cfg.aux_context!r}) only apply "
-                            "to fusion 'ccm'; leave them at 'global'/'local' for other fusions")
-        if cfg.selection == 'validation' and cfg.val_fraction == 0:
-            problems.append("val_fraction=0.0: selection='validation' needs a validation split; to train on every training video "
-                            "use selection='test' (official, optimistic) or 'last'")
-        if cfg.device not in ('auto', 'cpu', 'cuda') and not (cfg.device.startswith('cuda:') and cfg.device[5:].isdigit()):
-            problems.append(f"device={cfg.device!r}: must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if problems: raise ValueError('config ' + '; '.join(problems))
-
-# %% ../nbs/07_train.ipynb #c46ccb4d
-PRESETS = {
-    'thumos14': dict(preset='thumos14', family='thumos14', dataset='Thumos14reduced', lr=5e-5, weight_decay=1e-3,
-                     batch_size=10, n_pairs=3, max_seqlen=500, topk_ratio=7, max_iter=5000, eval_interval=200,
-                     seed=3552, smooth=False, protocol='co2net', out_dir='runs/thumos14'),
-    'activitynet12': dict(preset='activitynet12', family='activitynet12', dataset='ActivityNet1.2', lr=3e-5,
-                          weight_decay=5e-4, batch_size=10, n_pairs=3, max_seqlen=60, topk_ratio=5, max_iter=22000,
-                          eval_interval=200, seed=3552, smooth=True, pool_t=5, protocol='activitynet',
-                          out_dir='runs/activitynet12'),
-    'demo': dict(preset='demo', family='thumos14', dataset='demo', lr=3e-3, weight_decay=1e-4, batch_size=10,
-                 n_pairs=3, max_seqlen=100, topk_ratio=7, max_iter=600, eval_interval=50, seed=0, smooth=False,
-                 protocol='co2net', out_dir='runs/demo', data_root='', log_every=5, num_threads=1, synthetic={}),
-}
-
-def get_config(preset: str = 'thumos14', **overrides) -> Config:
-    "The `Config` of `preset` with `overrides` applied."
-    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    d = {**PRESETS[preset], **overrides}
-    return Config.from_dict(d, source=f"preset {preset!r}")
+# %% ../nbs/07_train.ipynb #e7acompt
+# The configuration, prediction and run-folder code have modules of their own (appendices A3 and A1, chapter
+# 06a_predict); every name that lived in co2net.train before stays importable from it.
+from .config import *
+from .predict import *
+from .runs import *
 
 # %% ../nbs/07_train.ipynb #65531dd4
 def seed_everything(seed: int, deterministic: bool = True):
@@ -181,126 +46,6 @@ def seed_everything(seed: int, deterministic: bool = True):
 def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Adam:
     "Adam with coupled L2 weight decay, as the official code."
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-# %% ../nbs/07_train.ipynb #905dfe85
-from .data import load_dataset, load_batch, PairBatchSampler, WtalcDataset
-from .model import CO2Net, anet_smooth_kernel
-from .losses import co2net_loss
-from .localize import localize_videos, write_results_json
-from .evaluate import evaluate_protocol, classification_map, thumos14_ambiguous_videos, PROTOCOLS
-from .data import AMBIGUOUS_FILE, atomic_write as write_all_or_nothing
-
-# %% ../nbs/07_train.ipynb #5be66acb
-def resolve_device(name: str = 'auto') -> torch.device:
-    "'auto' -> CUDA when available, else CPU."
-    if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available on this machine")
-    return torch.device(name)
-
-def demo_recipe(cfg: Config):
-    """(annotations, SyntheticConfig, seed) of the demo set a config describes. `cfg.synthetic` keys: `seed`, `n_videos`;
-    annotation shape (`n_classes`, `duration`, `segments_per_video`, `segment_duration`, `test_fraction`); any
-    `SyntheticConfig` field (e.g. `feature_dim`, D per modality)."""
-    from co2net.synthetic import demo_annotations, synthetic_annotations, DEMO_CONFIG
-    syn = dict(cfg.synthetic)
-    seed, n_videos = int(syn.pop('seed', 0)), int(syn.pop('n_videos', 200))
-    ann_kw = {k: syn.pop(k) for k in ('n_classes', 'duration', 'segments_per_video', 'segment_duration', 'test_fraction')
-              if k in syn}
-    try: gen_cfg = dataclasses.replace(DEMO_CONFIG, **syn)
-    except TypeError as e: raise ValueError(f"config synthetic={cfg.synthetic}: {e}") from None
-    ann = (synthetic_annotations(n_videos=n_videos, seed=seed, preset=cfg.family, **{'test_fraction': 0.5, **ann_kw})
-           if ann_kw or cfg.family != 'thumos14' else demo_annotations(seed, n_videos))
-    return ann, gen_cfg, seed
-
-def demo_data(cfg: Config, feature_dim: int | None = None) -> WtalcDataset:
-    "The synthetic demo set of `cfg`, generated in memory (nothing is written); `feature_dim`: the width required."
-    from co2net.synthetic import generate_features
-    ann, gen_cfg, seed = demo_recipe(cfg)
-    return WtalcDataset(ann, [x for _, x in generate_features(ann, gen_cfg, seed)], preset=cfg.family,
-                        val_fraction=cfg.val_fraction, feature_dim=feature_dim)
-
-# %% ../nbs/07_train.ipynb #e7a00001
-def model_from_config(cfg: Config, n_classes: int, feat_dim: int) -> CO2Net:
-    "A freshly initialised CO2-Net (or the ablation variant) of this config; ActivityNet smoothing when `cfg.smooth`."
-    kernel = anet_smooth_kernel(cfg.max_seqlen, cfg.pool_t) if cfg.smooth else None
-    return CO2Net(n_classes=n_classes, feat_dim=feat_dim, smooth_kernel=kernel, fusion=cfg.fusion, init=cfg.init,
-                  dropout_placement=cfg.dropout_placement, main_context=cfg.main_context, aux_context=cfg.aux_context)
-
-def loss_from_config(out, labels: torch.Tensor, cfg: Config) -> dict:
-    "`co2net_loss` with the weights, metric and summed terms of `cfg` (every term is still reported)."
-    return co2net_loss(out, labels, n_pairs=cfg.n_pairs, topk_ratio=cfg.topk_ratio, alpha1=cfg.alpha1,
-                       alpha2=cfg.alpha2, alpha3=cfg.alpha3, alpha4=cfg.alpha4, mutual_metric=cfg.mutual_metric,
-                       use=cfg.loss_terms, anet=cfg.family == 'activitynet12')
-
-def data_label(cfg: Config) -> str:
-    "What data a number was measured on, for every printed or saved result."
-    if cfg.dataset == 'demo': return 'synthetic demo data (co2net.synthetic), not THUMOS14'
-    return f'{cfg.dataset} (features under {cfg.data_root or "."})'
-
-# %% ../nbs/07_train.ipynb #5c90044a
-@torch.no_grad()
-def predict_videos(model: torch.nn.Module, videos, *, class_threshold: float = 0.2, gamma: float = 0.2,
-                   device=None, video_scores: dict | None = None) -> dict:
-    """Detections (snippet units, end exclusive) of `model` on `videos`, (name, features (T, 2D)) pairs; dropout off.
-    `video_scores`: a dict that receives {name: (C,) classification scores} (official tester)."""
-    device = device or next(model.parameters()).device
-    was_training = model.training; model.eval()
-    def items():
-        for name, features in videos:
-            x = torch.as_tensor(np.asarray(features, dtype=np.float32))[None].to(device)  # (1, T, 2D)
-            out = model(x)
-            if video_scores is not None:   # softmax over C+1 of the time-max of the T-CAM, background dropped
-                video_scores[str(name)] = torch.softmax(out.cas[0].float().max(0).values, 0)[:-1].cpu().numpy()  # (C,)
-            yield str(name), out.cas[0].float().cpu().numpy(), out.attn[0, :, 0].float().cpu().numpy()  # (T, C+1), (T,)
-    try: return localize_videos(items(), class_threshold=class_threshold, gamma=gamma)
-    finally: model.train(was_training)
-
-def predict(model: torch.nn.Module, ds, idx, *, class_threshold: float = 0.2, gamma: float = 0.2,
-            device=None, video_scores: dict | None = None) -> dict:
-    "Detections (snippet units, end exclusive) of `model` on the videos `idx` of `ds`."
-    return predict_videos(model, ((ds.names[i], ds.features(i)) for i in idx), class_threshold=class_threshold,
-                          gamma=gamma, device=device, video_scores=video_scores)
-
-# %% ../nbs/07_train.ipynb #e7a00044
-def split_videos(ds, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(videos to predict on, videos whose ground truth counts) of a split: 'test', 'validation' or 'train'.
-    For 'test' the ground truth is `ds.test_gt_idx`: the test videos plus those dropped as too short
-    (ActivityNet1.2: <= 10 snippets), which get no prediction and so count as misses, as in the official
-    evaluation (its ground truth holds every video of the test subset)."""
-    if split == 'test':
-        if not hasattr(ds, 'test_gt_idx'):
-            raise ValueError(f"dataset {type(ds).__name__} has no test_gt_idx (test videos + dropped test videos); "
-                             "build it with co2net.data.WtalcDataset / load_dataset")
-        return np.asarray(ds.test_idx, dtype=np.int64), np.asarray(ds.test_gt_idx, dtype=np.int64)
-    if split == 'validation': return np.asarray(ds.val_idx), np.asarray(ds.val_idx)
-    if split == 'train': return np.asarray(ds.train_idx), np.asarray(ds.train_idx)
-    raise ValueError(f"unknown split {split!r}; expected 'test', 'validation' or 'train'")
-
-def evaluate_split(model, ds, split, cfg: Config, device=None, video_scores: dict | None = None):
-    """(DetectionResult, detections) of `model` on a split ('test', 'validation', 'train') with the config's protocol.
-    A THUMOS14 'co2net' evaluation without an Ambiguous list follows `cfg.missing_ambiguous` (see co2net.evaluate)."""
-    idx, gt_idx = split_videos(ds, split)
-    dets = predict(model, ds, idx, class_threshold=cfg.class_threshold, gamma=cfg.gamma, device=device,
-                   video_scores=video_scores)
-    return evaluate_protocol(ds.ann, gt_idx, dets, protocol=cfg.protocol, missing_ambiguous=cfg.missing_ambiguous), dets
-
-# %% ../nbs/07_train.ipynb #e7a00045
-def selection_score(result, family: str = 'thumos14') -> float:
-    "Model-selection criterion of the official code: THUMOS sum of mAP@0.1..0.7, ActivityNet mean mAP (fractions)."
-    m = np.asarray(result.map, dtype=np.float64); thr = np.asarray(result.thresholds, dtype=np.float64)
-    if family == 'thumos14': return float(m[thr <= 0.7 + 1e-9].sum())
-    return float(m.mean())
-
-def headline_average(result, family: str | None = None) -> tuple[str, float]:
-    """(name, value as a fraction) of the average the result's protocol reports: mAP AVG 0.1:0.7 ('co2net', 'seconds')
-    or AVG 0.5:0.95 ('activitynet'). `family` decides only for a result of another protocol."""
-    if hasattr(result, 'headline'): return result.headline()
-    m = np.asarray(result.map, dtype=np.float64); thr = np.asarray(result.thresholds, dtype=np.float64)
-    proto = str(getattr(result, 'protocol', 'custom'))
-    thumos_like = proto.startswith(('co2net', 'seconds')) or (not proto.startswith('activitynet') and family == 'thumos14')
-    if thumos_like: return 'AVG mAP@0.1:0.7', float(m[thr <= 0.7 + 1e-9].mean())
-    return f'AVG mAP@{thr[0]:g}:{thr[-1]:g}', float(m.mean())
 
 # %% ../nbs/07_train.ipynb #f8c4aa14
 @dataclass
@@ -401,313 +146,7 @@ def train_seeds(cfg: Config, seeds, *, dataset=None, overwrite: bool = False, ve
     ds = make_dataset(cfg) if dataset is None else dataset
     return [train(c, dataset=ds, overwrite=overwrite, verbose=verbose) for c in cfgs]
 
-# %% ../nbs/07_train.ipynb #e7a00015
-def get_rng_state(generator: np.random.Generator | None = None) -> dict:
-    "Every RNG state as lists/ints/tensors (loadable with `weights_only=True`)."
-    py = random.getstate()
-    legacy = np.random.get_state(legacy=False)
-    state = {'python': [py[0], list(py[1]), py[2]],
-             'numpy_global': {'key': [int(k) for k in legacy['state']['key']], 'pos': int(legacy['state']['pos']),
-                              'has_gauss': int(legacy['has_gauss']), 'gauss': float(legacy['gauss'])},
-             'torch': torch.get_rng_state(),
-             'cuda': list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else []}
-    if generator is not None: state['numpy'] = generator.bit_generator.state
-    return state
-
-def set_rng_state(state: dict, generator: np.random.Generator | None = None):
-    "Restore what `get_rng_state` captured (into `generator` for the numpy Generator part)."
-    v, internal, gauss = state['python']
-    random.setstate((v, tuple(internal), gauss))
-    g = state['numpy_global']
-    np.random.set_state(('MT19937', np.array(g['key'], dtype=np.uint32), g['pos'], g['has_gauss'], g['gauss']))
-    torch.set_rng_state(state['torch'])
-    if state.get('cuda') and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
-    if generator is not None and 'numpy' in state: generator.bit_generator.state = state['numpy']
-
-# %% ../nbs/07_train.ipynb #e7a00028
-class Interrupted(KeyboardInterrupt):
-    "Raised on SIGTERM / SIGINT inside `stop_on_signals`; `exit_status` is 128 + the signal number."
-    def __init__(self, signum: int):
-        self.signum = int(signum); super().__init__(signal.Signals(self.signum).name)
-    @property
-    def exit_status(self) -> int: return 128 + self.signum
-
-_SIGNALS = {'held': 0, 'pending': None}
-
-def _on_signal(signum, frame):
-    if _SIGNALS['held']: _SIGNALS['pending'] = signum     # inside a file write: raise once it is complete
-    else: raise Interrupted(signum)
-
-@contextlib.contextmanager
-def stop_on_signals(signums=(signal.SIGTERM, signal.SIGINT)):
-    "Turn SIGTERM/SIGINT into `Interrupted` inside the block (main thread only; elsewhere a no-op)."
-    if threading.current_thread() is not threading.main_thread(): yield; return
-    old = {s: signal.signal(s, _on_signal) for s in signums}
-    try: yield
-    finally:
-        for s, h in old.items(): signal.signal(s, h)
-
-@contextlib.contextmanager
-def signals_deferred():
-    "Hold `Interrupted` until the block is done (used around file writes, so that they complete)."
-    _SIGNALS['held'] += 1
-    try: yield
-    finally:
-        _SIGNALS['held'] -= 1
-        if not _SIGNALS['held'] and _SIGNALS['pending'] is not None:
-            signum, _SIGNALS['pending'] = _SIGNALS['pending'], None
-            raise Interrupted(signum)
-
-@contextlib.contextmanager
-def report_interrupt(out: Path, saved: dict, iteration, bar=None):
-    "On an interrupt, say which checkpoint was kept and how to resume, then let it propagate."
-    try: yield
-    except KeyboardInterrupt as e:
-        if bar is not None: bar.close()
-        why = f'signal {e}' if isinstance(e, Interrupted) else 'Ctrl-C'
-        kept = (f"kept {out/'last.pt'} (iteration {saved['last']}); resume with --resume {out/'last.pt'}"
-                if saved.get('last') is not None else 'no checkpoint was written yet')
-        print(f'training interrupted ({why}) during iteration {iteration() + 1}: {kept}', file=sys.stderr, flush=True)
-        raise
-
-# %% ../nbs/07_train.ipynb #48ea6ae0
-CHECKPOINT_FORMAT = 'co2net-checkpoint-v1'
-
-def atomic_write(path, data, *, what: str = 'file') -> Path:
-    """`co2net.data.atomic_write` (temporary file, then rename; an OSError naming `path`) with signals deferred: a
-    SIGTERM or Ctrl-C that arrives during the write takes effect once the file is complete."""
-    with signals_deferred(): return write_all_or_nothing(path, data, what=what)
-
-def _plain(x):
-    "`x` with numpy scalars/arrays, str subclasses and paths turned into plain Python types (tensors kept)."
-    if isinstance(x, torch.Tensor) or x is None or type(x) in (bool, int, float, str): return x
-    if isinstance(x, np.ndarray): return _plain(x.tolist())
-    if isinstance(x, np.generic): return x.item()
-    if isinstance(x, str): return str(x)
-    if isinstance(x, (Path, os.PathLike)): return str(x)
-    if isinstance(x, dict): return {_plain(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return type(x)(_plain(v) for v in x) if type(x) in (list, tuple) else [_plain(v) for v in x]
-    if isinstance(x, numbers.Integral): return int(x)
-    if isinstance(x, numbers.Real): return float(x)
-    raise TypeError(f'cannot store a {type(x).__name__} in a checkpoint (plain Python types and tensors only)')
-
-def check_meta(meta, path='checkpoint') -> dict:
-    "Check the metadata a checkpoint needs (class names, their count, the feature size); errors name `path`."
-    if not isinstance(meta, dict): raise ValueError(f"checkpoint {path}: meta is a {type(meta).__name__}, not a dict")
-    classes = meta.get('classes')
-    if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
-        raise ValueError(f"checkpoint {path}: meta.classes is missing or not a list of class names "
-                         f"(got {type(classes).__name__}); the class names are needed to name detections")
-    for k in ('n_classes', 'feat_dim'):
-        if not isinstance(meta.get(k), int) or isinstance(meta.get(k), bool) or meta[k] < 1:
-            raise ValueError(f"checkpoint {path}: meta.{k} is missing or not a positive integer (got {meta.get(k)!r})")
-    if meta['n_classes'] != len(classes):
-        raise ValueError(f"checkpoint {path}: meta.n_classes={meta['n_classes']} but meta.classes names {len(classes)} classes")
-    return meta
-
-def save_checkpoint(path, *, model, optimizer=None, config: Config, iteration: int, meta: dict,
-                    rng: dict | None = None, sampler: dict | None = None, extra: dict | None = None) -> Path:
-    "Write a checkpoint atomically, in plain Python types (loadable with `weights_only=True`)."
-    state = _plain({'format': CHECKPOINT_FORMAT, 'model': {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    'optimizer': optimizer.state_dict() if optimizer is not None else None,
-                    'config': config.to_dict(), 'iteration': int(iteration), 'meta': meta,
-                    'rng': rng, 'sampler': sampler, 'extra': extra or {}})
-    check_meta(state['meta'], path)
-    return atomic_write(path, lambda f: torch.save(state, f), what='checkpoint')
-
-def load_checkpoint(path, map_location='cpu') -> dict:
-    "Read a co2net checkpoint with `weights_only=True`; clear errors for missing, corrupt, foreign or incomplete files."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try: state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"checkpoint {path} could not be read (corrupt, truncated or not a co2net checkpoint): "
-                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-    if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint {path} is not a co2net checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__!r}); "
-                         "official CO2-Net .pkl files are read with co2net.model.load_official_checkpoint")
-    for k in ('model', 'config', 'iteration', 'meta'):
-        if k not in state: raise ValueError(f"checkpoint {path} lacks the entry {k!r}")
-    if not isinstance(state['iteration'], int) or state['iteration'] < 0:
-        raise ValueError(f"checkpoint {path}: iteration {state['iteration']!r} is not a non-negative integer")
-    if not isinstance(state['model'], dict): raise ValueError(f"checkpoint {path}: 'model' is not a state dict")
-    check_meta(state['meta'], path)
-    Config.from_dict(state['config'], source=f'checkpoint {path}')      # every field type- and range-checked
-    return state
-
-def load_model_weights(model: torch.nn.Module, state: dict, path='checkpoint'):
-    "Load `state['model']` into `model`, naming the file and the mismatching keys/shapes on failure."
-    own = model.state_dict(); theirs = state['model']
-    missing = sorted(set(own) - set(theirs)); unexpected = sorted(set(theirs) - set(own))
-    shapes = [f"{k}: {tuple(theirs[k].shape)} vs model {tuple(own[k].shape)}" for k in own
-              if k in theirs and tuple(theirs[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        raise ValueError(f"checkpoint {path} does not match the model: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}, shape mismatches {shapes[:5]}")
-    model.load_state_dict(theirs)
-    return model
-
-# %% ../nbs/07_train.ipynb #7afd6f33
-def _parse_value(name, text, current):
-    "Convert command-line `text` to the type of the field's `current` value."
-    try:
-        if isinstance(current, bool):
-            low = text.lower()
-            if low in ('1', 'true', 'yes', 'on'): return True
-            if low in ('0', 'false', 'no', 'off'): return False
-            raise ValueError('expected true/false')
-        if isinstance(current, int): return int(text)
-        if isinstance(current, float): return float(text)
-        if isinstance(current, (tuple, list)):     # loss_terms: comma-separated names or a JSON list
-            v = json.loads(text) if text.lstrip().startswith('[') else [t.strip() for t in text.split(',') if t.strip()]
-            if not isinstance(v, list): raise ValueError('expected comma-separated names or a JSON list')
-            return tuple(v)
-        if isinstance(current, dict):
-            v = json.loads(text)
-            if not isinstance(v, dict): raise ValueError('expected a JSON object')
-            return v
-        return text
-    except ValueError as e: raise ValueError(f"config override {name}={text!r}: {e}") from None
-
-def _override(self: Config, items) -> Config:
-    "A copy of the config with `key=value` strings (or a dict) applied."
-    if isinstance(items, dict): pairs = list(items.items())
-    else:
-        pairs = []
-        for it in items or []:
-            if '=' not in it: raise ValueError(f"config override {it!r}: expected key=value")
-            k, v = it.split('=', 1); pairs.append((k.strip().replace('-', '_'), v))
-    d = self.to_dict()
-    for k, v in pairs:
-        if k not in d: raise ValueError(f"config override {k!r}: unknown key; valid keys: {sorted(d)}")
-        d[k] = _parse_value(k, v, d[k]) if isinstance(v, str) else v
-    return Config.from_dict(d)
-Config.override = _override
-
-# %% ../nbs/07_train.ipynb #e7a00043
-@patch
-def save(self: Config, path):
-    "Write the config as JSON to `path` (atomically)."
-    atomic_write(path, (json.dumps(self.to_dict(), indent=1) + '\n').encode(), what='config file')
-
-@patch(cls_method=True)
-def load(cls: Config, path):
-    "Read a config written by `Config.save`."
-    try: d = json.loads(Path(path).read_text())
-    except FileNotFoundError: raise FileNotFoundError(f"config file {path} does not exist")
-    except json.JSONDecodeError as e: raise ValueError(f"config file {path} is not valid JSON: {e}")
-    if not isinstance(d, dict): raise ValueError(f"config file {path}: expected a JSON object, got {type(d).__name__}")
-    return cls.from_dict(d, source=f"config file {path}")
-
-# %% ../nbs/07_train.ipynb #e7a00021
-def make_dataset(cfg: Config, write: bool = True, feature_dim: int | None = None):
-    """The dataset a config names: the synthetic demo set, or W-TALC files under `cfg.data_root`.
-    `write=False` (evaluation, detection) never writes: a demo set without files is generated in memory.
-    `feature_dim`: the width a model needs (a checkpoint's), so that other features fail with the [RGB | FLOW] message."""
-    if cfg.dataset == 'demo': return make_demo_data(cfg, write=write, feature_dim=feature_dim)
-    root = Path(cfg.data_root)
-    ann = root/f'{cfg.dataset}-Annotations'
-    if not ann.is_dir():
-        raise FileNotFoundError(f"dataset {cfg.dataset!r}: annotation folder {ann} does not exist "
-                                f"(set data_root to the folder holding {cfg.dataset}-Annotations/ and the I3D features; see README)")
-    return load_dataset(root, cfg.dataset, preset=cfg.family, features=cfg.features or None, val_fraction=cfg.val_fraction,
-                        feature_dim=feature_dim)
-
-def demo_data_root(cfg: Config) -> Path:
-    "Where the demo set of `cfg` lives: `data_root`, or `{out_dir}/data`."
-    return Path(cfg.data_root) if cfg.data_root else Path(cfg.out_dir)/'data'
-
-def _entries_digests(root: Path, prefix: str) -> dict:
-    "SHA-256 {relative path: digest} of the files under `root/prefix*` (files, or folders walked recursively)."
-    out = {}
-    for top in sorted(root.glob(f'{prefix}*')):
-        for p in ([top] if top.is_file() else sorted(q for q in top.rglob('*') if q.is_file())):
-            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-def make_demo_data(cfg: Config, write: bool = True, feature_dim: int | None = None) -> WtalcDataset:
-    """The synthetic demo set of `cfg`. `write=True`: stored under `demo_data_root(cfg)` if absent, reused if its files
-    are identical to a fresh copy, refused (FileExistsError) if they differ. `write=False`: the stored files as they
-    are, or the set generated in memory; nothing is written."""
-    from co2net.synthetic import make_synthetic_dataset, DEMO_NAME
-    root, prefix = demo_data_root(cfg), f'{DEMO_NAME}-'
-    load = lambda: load_dataset(root, DEMO_NAME, preset=cfg.family, val_fraction=cfg.val_fraction, feature_dim=feature_dim)
-    present = root.is_dir() and any(root.glob(f'{prefix}*'))
-    if not write: return load() if present else demo_data(cfg, feature_dim)
-    ann, gen_cfg, seed = demo_recipe(cfg)
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f'.{DEMO_NAME}.tmp-', dir=root) as fresh:
-        make_synthetic_dataset(fresh, DEMO_NAME, ann, gen_cfg, seed=seed)
-        if present:
-            old, new = _entries_digests(root, prefix), _entries_digests(Path(fresh), prefix)
-            if old != new:
-                changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                raise FileExistsError(f"data folder {root} holds {DEMO_NAME} files that differ from the set this config "
-                                      f"generates ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); they are "
-                                      "not overwritten: move them away, or choose another data_root / --out")
-        else:
-            for p in Path(fresh).iterdir(): os.replace(p, root/p.name)
-    return load()
-
 # %% ../nbs/07_train.ipynb #e7a00024
-RUN_FILES = ('config.json', 'metrics.jsonl', 'last.pt', 'best.pt', 'results.json', 'test_detections.json', 'curve.png', 'demo.png')
-
-def _stale_temp_files(out: Path) -> list[Path]:
-    "Temporary files of interrupted writes of run files (`.<name>.<...>.tmp`)."
-    return sorted(p for name in RUN_FILES for p in out.glob(f'.{name}.*.tmp') if p.is_file())
-
-def _run_files(out: Path) -> list[Path]:
-    "The files of a run in `out` (and detections written next to its checkpoints by `co2net evaluate`)."
-    return sorted({out/n for n in RUN_FILES if (out/n).is_file()} | set(out.glob('*_detections.json')))
-
-def check_out_dir(cfg: Config, *, resuming: bool = False, overwrite: bool = False):
-    "Refuse to train into `cfg.out_dir` when it holds anything, unless resuming or `overwrite`; nothing is written."
-    out = Path(cfg.out_dir)
-    if out.exists() and not out.is_dir(): raise FileExistsError(f"output folder {out} is a file, not a folder")
-    if not out.is_dir() or resuming or overwrite: return
-    own_data = {'data'} if cfg.dataset == 'demo' and not cfg.data_root else set()
-    stale = set(_stale_temp_files(out))
-    content = sorted(p.name for p in out.iterdir() if p.name not in own_data and p not in stale)
-    if content:
-        raise FileExistsError(f"output folder {out} is not empty ({', '.join(content[:4])}{', ...' if len(content) > 4 else ''}): "
-                              f"resume that run with --resume {out/'last.pt'}, replace it with --overwrite, or choose another --out")
-
-def read_metrics(path, drop_torn_tail: bool = False) -> list[dict]:
-    """The records of a metrics.jsonl file ([] while it does not exist yet); a line that is not JSON raises, naming it,
-    except a torn last line (a write cut off by a kill) with `drop_torn_tail`, dropped with a warning."""
-    path = Path(path)
-    if not path.exists(): return []
-    lines = path.read_text().splitlines()
-    last = max((i for i, l in enumerate(lines) if l.strip()), default=-1)
-    out = []
-    for i, line in enumerate(lines):
-        if not line.strip(): continue
-        try: out.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if drop_torn_tail and i == last:
-                warnings.warn(f"metrics log {path}: dropped its torn last line {line[:60]!r} (a write cut off by an interruption)")
-                break
-            raise ValueError(f"metrics log {path}, line {i + 1}: not JSON ({e})") from None
-    return out
-
-def append_metrics(path, record: dict):
-    "Append one JSON line to the metrics log."
-    with open(path, 'a') as f: f.write(json.dumps(record) + '\n')
-
-def prepare_run_folder(cfg: Config, start: int = 0, *, resuming: bool = False, overwrite: bool = False, say=print) -> Path:
-    "Create the run folder, remove stale temporary files (and a replaced run), write config.json and the metrics log; returns its path."
-    out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
-    for p in _stale_temp_files(out): p.unlink()
-    if overwrite and not resuming:
-        old = _run_files(out)
-        for p in old: p.unlink()
-        if old: say(f"--overwrite: removed {len(old)} file(s) of the previous run in {out}")
-    log = out/'metrics.jsonl'
-    kept = [r for r in read_metrics(log, drop_torn_tail=True) if r.get('iter', 0) <= start and r.get('kind') != 'final'] if resuming else []
-    atomic_write(log, ''.join(json.dumps(r) + '\n' for r in kept).encode(), what='metrics log')
-    cfg.save(out/'config.json')
-    return log
-
 def check_splits(ds, cfg: Config) -> tuple[np.ndarray, str | None]:
     "(training videos, split evaluated every interval) of `cfg.selection`; a ValueError before training if a split cannot be used."
     train_idx = np.asarray(ds.fit_idx if cfg.selection == 'validation' else ds.train_idx)
@@ -730,73 +169,6 @@ def check_splits(ds, cfg: Config) -> tuple[np.ndarray, str | None]:
             "(--missing-ambiguous skip) to train and evaluate without the filter (results labelled so)")
     return train_idx, eval_split
 
-# %% ../nbs/07_train.ipynb #e7a00031
-def dataset_digest(ds) -> str:
-    "BLAKE2b digest of what a dataset holds: its annotations (names, subsets, classes, labels, segments, durations) and every feature value."
-    h = hashlib.blake2b(digest_size=16)
-    def feed(v):
-        if isinstance(v, np.ndarray) and v.dtype.kind in 'biuf':
-            h.update(b'a%d:' % v.size); h.update(np.ascontiguousarray(v, dtype=np.float64).ravel().tobytes())
-        elif isinstance(v, (list, tuple, np.ndarray)):
-            h.update(b'[%d' % len(v)); [feed(x) for x in v]; h.update(b']')
-        elif isinstance(v, dict):
-            h.update(b'{'); [(feed(str(k)), feed(v[k])) for k in sorted(v, key=str)]; h.update(b'}')
-        elif isinstance(v, bytes): h.update(b'b' + v)
-        elif isinstance(v, str): h.update(b's%d:' % len(v) + v.encode())
-        elif isinstance(v, numbers.Number): h.update(b'n' + float(v).hex().encode())
-        else: h.update(b'N')
-    ann = getattr(ds, 'ann', None)
-    for name in ('names', 'classes', 'subset', 'duration', 'segments', 'segment_labels', 'labels_all', 'ambiguous'):
-        feed(getattr(ann, name, None))
-    for i in range(len(ds)):
-        x = np.ascontiguousarray(ds.features(i), dtype=np.float32)        # (T_i, 2D)
-        h.update(b'x%d,%d:' % x.shape); h.update(x.tobytes())
-    return h.hexdigest()
-
-def run_meta(cfg: Config, ds, device, train_idx) -> dict:
-    "What a checkpoint records about its run besides the config: classes, feature size, data, threads, device."
-    device = torch.device(device)
-    dev = f'cuda ({torch.cuda.get_device_name(device)})' if device.type == 'cuda' else device.type
-    return {'classes': [str(c) for c in ds.classes], 'n_classes': int(ds.n_classes), 'feat_dim': int(ds.feature_dim),
-            'data': data_label(cfg), 'data_digest': dataset_digest(ds), 'threads': int(torch.get_num_threads()),
-            'device': dev, 'train_videos': int(len(train_idx)), 'torch': torch.__version__}
-
-_RESUME_FREE = ('max_iter', 'out_dir', 'device', 'progress', 'num_threads')
-_DATA_LOCATION = ('data_root', 'features')
-
-def check_resume_config(cfg: Config, state: dict, path):
-    "Refuse to resume `state` (read from `path`) with a config that trains differently."
-    saved = Config.from_dict(state['config'], source=f'checkpoint {path}')
-    diff = sorted(k for k, v in cfg.to_dict().items() if k not in _RESUME_FREE + _DATA_LOCATION and v != getattr(saved, k))
-    if diff: raise ValueError(f"checkpoint {path} was made with a different config: {diff} "
-                              f"(e.g. {diff[0]}: {getattr(saved, diff[0])!r} there, {getattr(cfg, diff[0])!r} now)")
-    moved = [k for k in _DATA_LOCATION if getattr(cfg, k) != getattr(saved, k)]
-    if moved and 'data_digest' not in state['meta']:
-        raise ValueError(f"checkpoint {path} records no data digest, so data moved to another {moved[0]} cannot be checked; "
-                         f"resume with {moved[0]}={getattr(saved, moved[0])!r}")
-    if state['iteration'] > cfg.max_iter:
-        raise ValueError(f"checkpoint {path} is at iteration {state['iteration']}, past max_iter={cfg.max_iter}")
-
-def check_resume_data(cfg: Config, state: dict, meta: dict, path):
-    "Refuse to resume on other data (classes, feature size, content digest); warn when threads or device differ."
-    m = state['meta']
-    if m['feat_dim'] != meta['feat_dim'] or list(m['classes']) != meta['classes']:
-        raise ValueError(f"checkpoint {path} was made for another dataset ({m['n_classes']} classes, {m['feat_dim']}-d features; "
-                         f"now {meta['n_classes']} classes, {meta['feat_dim']}-d)")
-    if 'data_digest' in m and m['data_digest'] != meta['data_digest']:
-        raise ValueError(f"checkpoint {path} was trained on other data: the content digest of the data now read "
-                         f"({data_label(cfg)}) differs from the one recorded; resume on the same files")
-    for k, what in (('threads', 'CPU threads'), ('device', 'device')):
-        if k in m and m[k] != meta[k]:
-            warnings.warn(f"checkpoint {path} was trained with {what} {m[k]}, this run uses {meta[k]}: the resumed run will "
-                          f"not be bit-identical to an uninterrupted one" + (f" (set num_threads={m[k]})" if k == 'threads' else ''))
-
-def restore_run(state: dict, model, opt, gen, sampler, path) -> tuple[int, dict]:
-    "Load weights, optimizer, RNG and sampler states from a checkpoint; returns (iteration, best-so-far record)."
-    load_model_weights(model, state, path)
-    opt.load_state_dict(state['optimizer'])
-    set_rng_state(state['rng'], gen); _set_sampler_state(sampler, state['sampler'])
-    return int(state['iteration']), state['extra'].get('best', {'score': -math.inf, 'iteration': None})
 
 # %% ../nbs/07_train.ipynb #800a2999
 def run_header(cfg: Config, ds, meta: dict, model, train_idx, resume=None, start: int = 0) -> str:
@@ -826,14 +198,6 @@ def check_finite(losses: dict, it: int, cfg: Config, out: Path, saved: dict) -> 
     raise FloatingPointError(f"iteration {it}: the loss is not finite ({', '.join(f'{k}={v}' for k, v in bad.items())}): "
                              f"training diverged (lr={cfg.lr} too high?) or the features hold extreme values; "
                              f"last good checkpoint: {kept}")
-
-def _sampler_state(sampler):
-    if hasattr(sampler, 'state_dict'): return sampler.state_dict()
-    return {'rng': sampler.rng.bit_generator.state}
-
-def _set_sampler_state(sampler, state):
-    if hasattr(sampler, 'load_state_dict'): sampler.load_state_dict(state)
-    else: sampler.rng.bit_generator.state = state['rng']
 
 def _batches(sampler):
     "An endless stream of index lists from the sampler."
@@ -871,40 +235,8 @@ def evaluation_record(model, ds, split: str, cfg: Config, device, it: int) -> di
            if len(idx) and labels.any() else float('nan'))
     return {'kind': 'eval', 'iter': it, 'split': split, **result_record(res, cfg.family), 'cls_map_pct': cls}
 
-def write_detections(dets: dict, classes, path, external: dict, videos=None) -> Path:
-    "`write_results_json` (all or nothing; `videos` listed even without a detection) with signals deferred."
-    with signals_deferred(): return write_results_json(dets, classes, path, external_data=external, videos=videos)
-
-def plot_training_curves(records, path, title: str = ''):
-    "Save a PNG with the loss terms and the evaluation score against the iteration."
-    from matplotlib.figure import Figure
-    records = read_metrics(records) if isinstance(records, (str, Path)) else records
-    fig = Figure(figsize=(8, 3)); ax1, ax2 = fig.subplots(1, 2)
-    tr = [r for r in records if r.get('kind') == 'train']
-    if tr:
-        its = [r['iter'] for r in tr]
-        for k in tr[0]['loss']: ax1.plot(its, [r['loss'][k] for r in tr], label=k, lw=1.5 if k == 'total' else 0.8)
-        ax1.set_yscale('symlog', linthresh=1e-2); ax1.legend(fontsize=6, ncol=2)
-    ax1.set_xlabel('iteration'); ax1.set_title('loss terms', fontsize=9)
-    for split in ('validation', 'test'):
-        ev = [r for r in records if r.get('kind') == 'eval' and r['split'] == split]
-        if ev: ax2.plot([r['iter'] for r in ev], [r['headline_pct'] for r in ev], 'o-', ms=3, label=f'{split} split')
-    names = [r['headline_name'] for r in records if r.get('kind') == 'eval']
-    ax2.set_xlabel('iteration'); ax2.set_ylabel(f'{names[0]} (%)' if names else 'mAP (%)'); ax2.set_title(title or 'evaluation', fontsize=9)
-    if ax2.lines: ax2.legend(fontsize=7)
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, dpi=80, format='png'), what='figure')
-    return path
 
 # %% ../nbs/07_train.ipynb #0a1f3038
-def external_data(cfg: Config) -> dict:
-    "The `external_data` entry of a results JSON: where the features came from, as far as co2net can tell."
-    if cfg.dataset == 'demo':
-        return {'used': False, 'details': 'synthetic features generated by co2net.synthetic (no video, no pre-trained network)'}
-    src = cfg.features or str(Path(cfg.data_root)/f'{cfg.dataset}-I3D-JOINTFeatures')
-    return {'used': True, 'details': f'{cfg.dataset} features read from {src}; the W-TALC release of these features is I3D '
-                                     'pre-trained on Kinetics-400 (co2net does not verify the origin of the files)'}
-
 def finish_run(cfg, ds, model, out, best, history, device, verbose=True) -> TrainResult:
     "Final test evaluation of the chosen and last checkpoints; writes results.json, the test detections and the curve."
     say = print if verbose else (lambda *a, **k: None)
@@ -936,6 +268,7 @@ def finish_run(cfg, ds, model, out, best, history, device, verbose=True) -> Trai
     ck = out/('last.pt' if cfg.selection == 'last' or best['iteration'] is None else 'best.pt')
     say(f"results: {out/'results.json'}; chosen checkpoint: {ck} (selection {chosen}, iteration {records[chosen]['iteration']})")
     return TrainResult(cfg, out, chosen, results, best['iteration'], history, model, label, cfg.max_iter)
+
 
 # %% ../nbs/07_train.ipynb #e7a00042
 def seeds_summary(runs: list[TrainResult]) -> str:

@@ -15,7 +15,7 @@ from .data import secs_to_snippets
 from .model import ModelOutput
 from .localize import OFFICIAL_THRESHOLDS, attention_runs, oic_scores, video_class_scores
 from .evaluate import precision_recall, interpolated_ap, evaluate_detections
-from .train import read_metrics
+from .runs import read_metrics
 
 # %% auto #0
 __all__ = ['OUTPUT_FIELDS', 'TCAM_KINDS', 'output_arrays', 'video_outputs', 'plot_features', 'tcam_view', 'plot_tcam',

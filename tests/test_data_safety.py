@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from co2net import data
+from co2net import data, safe_files
 from co2net.data import (ArrayFeatureStore, WtalcDataset, check_feature_array, load_annotations, load_dataset,
                          load_npy, write_annotations)
 
@@ -106,8 +106,8 @@ def test_refused_before_any_object_is_built(tmp_path, monkeypatch):
     marker = tmp_path/'marker'
     save_obj(tmp_path/'segments.npy', crafted_segments(marker), 4)
     def never(*a, **k): raise AssertionError('the unpickler was created')
-    monkeypatch.setattr(data, '_SafeUnpickler', never)
-    with pytest.raises(data.UnsafeFileError, match='no object was built'): load_npy(tmp_path/'segments.npy')
+    monkeypatch.setattr(safe_files, '_SafeUnpickler', never)
+    with pytest.raises(safe_files.UnsafeFileError, match='no object was built'): load_npy(tmp_path/'segments.npy')
     assert not marker.exists()
 
 
@@ -117,7 +117,7 @@ def test_second_line_of_defence(tmp_path):
     save_obj(tmp_path/'segments.npy', crafted_segments(marker), 2)
     with open(tmp_path/'segments.npy', 'rb') as f:
         np.lib.format.read_magic(f); np.lib.format.read_array_header_1_0(f)
-        with pytest.raises(data.UnsafeFileError, match=f'imports {SYSTEM}'): data._SafeUnpickler(f, 'x').load()
+        with pytest.raises(safe_files.UnsafeFileError, match=f'imports {SYSTEM}'): safe_files._SafeUnpickler(f, 'x').load()
     assert not marker.exists()
 
 
@@ -155,7 +155,7 @@ def test_cli_train_runs_no_code_from_the_data(tmp_path):
     (b'\x80\x02c__builtin__\nbytes\nJ\x00\x00\x00\x40\x85R.', r'bytes\(\) called with 1'),  # bytes(2**30): allowed name, refused use
 ])
 def test_scan_cases(tmp_path, pickle_bytes, message):
-    with pytest.raises(data.UnsafeFileError, match=message): load_npy(npy_with_pickle(tmp_path/'x.npy', pickle_bytes, (1,)))
+    with pytest.raises(safe_files.UnsafeFileError, match=message): load_npy(npy_with_pickle(tmp_path/'x.npy', pickle_bytes, (1,)))
 
 
 # --------------------------------------------------------------------------- real files load exactly as before
