@@ -11,8 +11,9 @@ protocol). An existing file is kept unless --overwrite is given. About 15-30 s o
 import argparse, sys, tempfile, time
 from pathlib import Path
 import torch
-from co2net.train import (get_config, make_dataset, train, load_checkpoint, save_checkpoint, model_from_config,
-                          load_model_weights, data_label)
+from co2net.config import get_config, make_dataset, model_from_config, data_label
+from co2net.runs import load_checkpoint, save_checkpoint, load_model_weights
+from co2net.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

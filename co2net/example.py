@@ -13,8 +13,9 @@ import co2net
 from .data import WtalcDataset, ground_truth, secs_to_snippets
 from .model import CO2Net, ModelOutput
 from .evaluate import DetectionResult
-from .train import (Config, get_config, demo_data, load_checkpoint, load_model_weights, model_from_config,
-                          data_label, evaluate_split, predict_videos)
+from .config import Config, get_config, demo_data, model_from_config, data_label
+from .runs import load_checkpoint, load_model_weights
+from .predict import evaluate_split, predict_videos
 
 # %% auto #0
 __all__ = ['DEMO_MODEL', 'RECREATE', 'SYNTHETIC', 'OUR_VIDEO', 'demo_config', 'demo_meta', 'demo_model', 'demo_dataset',

@@ -34,7 +34,8 @@ def test_shipped_model_scores_what_the_readme_says():
     assert abs(100 * avg - readme_score()) <= 0.1, f'shipped model scores {100 * avg:.2f}, README says {readme_score():.2f}'
 
 def test_shipped_checkpoint_holds_weights_config_and_meta_only():
-    from co2net.train import load_checkpoint, get_config, dataset_digest
+    from co2net.runs import load_checkpoint, dataset_digest
+    from co2net.config import get_config
     from co2net.example import DEMO_MODEL, demo_dataset
     st = load_checkpoint(DEMO_MODEL)
     assert st['optimizer'] is None and st['rng'] is None and st['sampler'] is None
@@ -67,7 +68,7 @@ def test_our_video_is_the_data_set_entry():
 
 def test_demo_model_errors_are_one_line_and_say_how_to_recreate(tmp_path):
     from co2net.example import DEMO_MODEL, demo_model
-    from co2net.train import load_checkpoint
+    from co2net.runs import load_checkpoint
     missing = tmp_path/'demo_model.pt'
     with pytest.raises(FileNotFoundError) as e: demo_model(missing)
     assert str(missing) in str(e.value) and 'bench/make_demo_model.py' in str(e.value) and '\n' not in str(e.value)
@@ -86,7 +87,7 @@ def test_demo_model_errors_are_one_line_and_say_how_to_recreate(tmp_path):
 
 def test_demo_model_is_ready_and_leaves_the_random_stream_alone():
     from co2net.example import demo_model, DEMO_MODEL
-    from co2net.train import load_checkpoint
+    from co2net.runs import load_checkpoint
     torch.manual_seed(1); expected = torch.rand(3)
     torch.manual_seed(1); m = demo_model(); got = torch.rand(3)
     assert torch.equal(got, expected)
