@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
-from .safe_files import (UnsafeFileError, load_npy, atomic_write, check_feature_array, check_feature_file,
+from .safe_files import (UnsafeFileError, load_npy, atomic_write, check_feature_array, check_feature_file, check_video_names,
                                _npy_header, _check_feature_dtype, _check_feature_dim, _check_feature_shape)
 
 
@@ -409,6 +409,7 @@ def _check_annotation_arrays(folder: Path, raw: dict):
         bad = sorted({type(x).__name__ for x in raw[f].ravel() if not isinstance(x, (str, bytes))})
         if bad: raise ValueError(f'{folder/f}.npy: expected names (str or bytes), found {", ".join(bad)}')
     names = _decode(raw['videoname'])
+    check_video_names(names, str(folder/'videoname.npy'))      # each name is a plain file name (appendix A2)
     n = len(names)
     if n == 0: raise ValueError(f'{folder/"videoname.npy"}: lists no videos')
     for f in ('subset', 'segments', 'labels', 'labels_all'):

@@ -11,11 +11,11 @@ from fastcore.basics import patch
 from .data import secs_to_snippets, snippets_to_secs, ground_truth, AMBIGUOUS_FILE, THUMOS14_CLASSES
 
 # %% auto #0
-__all__ = ['GT_KEYS', 'DET_KEYS', 'TIE_RULES', 'PROTOCOLS', 'MISSING_AMBIGUOUS', 'make_columns', 'check_columns', 'segment_tiou',
-           'interpolated_ap', 'visit_order', 'detection_ap_naive', 'tiou_thresholds', 'candidate_pairs', 'tie_keys',
-           'match_detections', 'ap_from_tp', 'detection_ap', 'DetectionResult', 'evaluate_detections',
-           'filter_ambiguous', 'Protocol', 'evaluate_protocol', 'synthetic_detections', 'precision_recall',
-           'thumos14_ambiguous_videos', 'classification_map']
+__all__ = ['GT_KEYS', 'DET_KEYS', 'TIE_RULES', 'PROTOCOLS', 'MISSING_AMBIGUOUS', 'THUMOS14_AMBIGUOUS_INTERVALS', 'make_columns',
+           'check_columns', 'segment_tiou', 'interpolated_ap', 'visit_order', 'detection_ap_naive', 'tiou_thresholds',
+           'candidate_pairs', 'tie_keys', 'match_detections', 'ap_from_tp', 'detection_ap', 'DetectionResult',
+           'evaluate_detections', 'filter_ambiguous', 'Protocol', 'evaluate_protocol', 'synthetic_detections',
+           'precision_recall', 'thumos14_ambiguous_videos', 'classification_map']
 
 # %% ../nbs/06_evaluate.ipynb #4bf7e017
 GT_KEYS = ('video', 'label', 'start', 'end')
@@ -288,7 +288,8 @@ def detection_ap(gt, dets, thresholds, classes=None, tie_rule='reference') -> np
 def _range_key(lo, hi) -> str: return f'{lo:g}:{hi:g}'
 
 _AMBIGUOUS_NOTE = {'no list': ' WITHOUT the Ambiguous filter (the data has no Ambiguous list)',
-                   'skipped': f' WITHOUT the Ambiguous filter ({AMBIGUOUS_FILE} missing; skipped on request)'}
+                   'skipped': f' WITHOUT the Ambiguous filter ({AMBIGUOUS_FILE} missing; skipped on request)',
+                   'partial': f' with an INCOMPLETE Ambiguous filter ({AMBIGUOUS_FILE} lacks THUMOS14 intervals; accepted on request)'}
 
 @dataclass
 class DetectionResult:
@@ -304,7 +305,7 @@ class DetectionResult:
     n_unscored: int = 0  # detections dropped because their class has no GT in the evaluated videos
     headline_range: tuple = ()  # (lo, hi) of the headline average; empty = all thresholds
     tie_rule: str = 'reference'  # how equal tIoU were ordered (see `visit_order`)
-    ambiguous_filter: str = ''  # '' (not in the protocol), 'applied', 'no list' or 'skipped'
+    ambiguous_filter: str = ''  # '' (not in the protocol), 'applied', 'partial', 'no list' or 'skipped'
     n_ambiguous_removed: int = 0  # detections removed by the Ambiguous filter
 
     @property
@@ -325,6 +326,7 @@ class DetectionResult:
     @property
     def protocol_label(self) -> str:
         "The protocol's name, with 'without Ambiguous filter' when its filter was not applied."
+        if self.ambiguous_filter == 'partial': return self.protocol + ' with an incomplete Ambiguous filter'
         return self.protocol + (' without Ambiguous filter' if self.ambiguous_filter in _AMBIGUOUS_NOTE else '')
     def _rows(self, per_class):
         head = ['tIoU'] + [f'{t:g}' for t in self.thresholds] + [f'AVG {k}' for k in self.averages]
@@ -338,6 +340,7 @@ class DetectionResult:
     def caption(self) -> str:
         amb = _AMBIGUOUS_NOTE.get(self.ambiguous_filter, '')
         if self.ambiguous_filter == 'applied': amb = f', Ambiguous filter applied ({self.n_ambiguous_removed} detections removed)'
+        if self.ambiguous_filter == 'partial': amb += f' ({self.n_ambiguous_removed} detections removed)'
         return (f"detection mAP (%), protocol '{self.protocol}'{amb}, data: {self.data or 'unnamed'}, "
                 f'{int(self.evaluated.sum())} classes, {int(self.n_gt.sum())} GT, {int(self.n_pred.sum())} detections'
                 + (f' ({self.n_unscored} more not scored: class without GT)' if self.n_unscored else ''))
@@ -436,7 +439,8 @@ MISSING_AMBIGUOUS = ('error', 'skip')
 def evaluate_protocol(ann, idx, dets_snippets, protocol='co2net', data=None, *, missing_ambiguous='error',
                       tie_rule='reference') -> DetectionResult:
     """Evaluate detections (snippet units, end exclusive) on videos `idx` of `ann` under a named protocol.
-    `missing_ambiguous='skip'` evaluates THUMOS14 without its missing Ambiguous list (labelled so) instead of failing."""
+    On THUMOS14 a missing or incomplete Ambiguous list is an error; `missing_ambiguous='skip'` evaluates without the
+    missing list, or with the incomplete one, and labels the result so."""
     if protocol not in PROTOCOLS: raise ValueError(f'unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}')
     if missing_ambiguous not in MISSING_AMBIGUOUS:
         raise ValueError(f'missing_ambiguous must be one of {MISSING_AMBIGUOUS}, got {missing_ambiguous!r}')
@@ -455,8 +459,9 @@ def evaluate_protocol(ann, idx, dets_snippets, protocol='co2net', data=None, *, 
     if len(gt['label']) == 0: raise ValueError(f'the {len(idx)} evaluated videos have no ground-truth segments')
     amb_state, n_removed = '', 0
     if P.ambiguous and ann.ambiguous is not None:
+        amb_state = _check_ambiguous_list(names, ann.classes, ann.ambiguous, P.name, missing_ambiguous)
         kept = filter_ambiguous(dets, ann.ambiguous)
-        amb_state, n_removed, dets = 'applied', len(dets['score']) - len(kept['score']), kept
+        n_removed, dets = len(dets['score']) - len(kept['score']), kept
     elif P.ambiguous:                           # no list: an error on THUMOS14 unless skipped (see under the hood)
         amb_state = _missing_ambiguous_list(names, ann.classes, P.name, missing_ambiguous)
     if P.units == 'snippets': gt = dict(gt, start=secs_to_snippets(gt['start']), end=secs_to_snippets(gt['end']))
@@ -527,10 +532,13 @@ _THUMOS14_TEST = frozenset(f'video_test_{i:07d}' for i in (
     1229, 1235, 1247, 1255, 1257, 1267, 1268, 1270, 1276, 1281, 1292, 1307, 1309, 1313, 1314, 1319, 1324, 1325,
     1339, 1343, 1358, 1369, 1389, 1391, 1409, 1431, 1433, 1446, 1447, 1452, 1459, 1460, 1463, 1468, 1483, 1484,
     1495, 1496, 1508, 1512, 1522, 1527, 1531, 1532, 1549, 1556, 1558))
-# the 37 videos that THUMOS14's Ambiguous_test.txt covers
-_THUMOS14_AMBIGUOUS = frozenset(f'video_test_{i:07d}' for i in (
-    278, 293, 367, 405, 426, 437, 448, 461, 549, 593, 611, 615, 624, 664, 691, 714, 718, 847, 940, 989, 1075,
-    1076, 1079, 1127, 1134, 1168, 1201, 1209, 1267, 1292, 1343, 1433, 1496, 1508, 1512, 1532, 1549))
+# intervals per video in THUMOS14's Ambiguous_test.txt (37 videos, 99 lines)
+THUMOS14_AMBIGUOUS_INTERVALS = {f'video_test_{i:07d}': n for i, n in (
+    (278, 2), (293, 7), (367, 2), (405, 1), (426, 7), (437, 4), (448, 1), (461, 1), (549, 3), (593, 2), (611, 3), (615, 3),
+    (624, 1), (664, 1), (691, 2), (714, 1), (718, 1), (847, 7), (940, 1), (989, 1), (1075, 2), (1076, 3), (1079, 2),
+    (1127, 1), (1134, 5), (1168, 1), (1201, 1), (1209, 1), (1267, 1), (1292, 3), (1343, 2), (1433, 1), (1496, 9),
+    (1508, 12), (1512, 1), (1532, 1), (1549, 2))}
+_THUMOS14_AMBIGUOUS = frozenset(THUMOS14_AMBIGUOUS_INTERVALS)
 
 def thumos14_ambiguous_videos(names, classes) -> list:
     """The evaluated videos (`names`) whose THUMOS14 score depends on `Ambiguous_test.txt`: those its list covers, when
@@ -550,6 +558,21 @@ def _missing_ambiguous_list(names, classes, protocol, missing_ambiguous) -> str:
         f"{len(affected)} of the evaluated videos ({', '.join(affected[:3])}{', ...' if len(affected) > 3 else ''}) have "
         f"ambiguous intervals that the protocol filters out. Restore the file, or pass missing_ambiguous='skip' to "
         "evaluate without the filter (the result is then labelled 'without Ambiguous filter').")
+
+def _check_ambiguous_list(names, classes, ambiguous: dict, protocol, missing_ambiguous) -> str:
+    """Ambiguous state when the annotations have a list: 'applied', or on THUMOS14 a list that lacks videos or intervals
+    of the real one: an error, or 'partial' (applied as it is, labelled) with `missing_ambiguous='skip'`."""
+    affected = thumos14_ambiguous_videos(names, classes)
+    short = [f'{v} ({len(ambiguous.get(v, ()))} of {THUMOS14_AMBIGUOUS_INTERVALS[v]} intervals)' for v in affected
+             if len(ambiguous.get(v, ())) < THUMOS14_AMBIGUOUS_INTERVALS[v]]
+    if not short: return 'applied'
+    if missing_ambiguous == 'skip': return 'partial'
+    raise ValueError(
+        f"protocol '{protocol}' on THUMOS14: {AMBIGUOUS_FILE} is incomplete: {len(short)} of the {len(affected)} evaluated "
+        f"videos with ambiguous intervals lack some ({', '.join(short[:3])}{', ...' if len(short) > 3 else ''}), so "
+        "detections there would count as false positives and the mAP would drop. Restore the full file, or pass "
+        "missing_ambiguous='skip' to evaluate with the list as it is (the result is then labelled 'incomplete').")
+
 
 # %% ../nbs/06_evaluate.ipynb #fe0930a9
 @patch

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['SAFE_PICKLE_GLOBALS', 'UnsafeFileError', 'load_npy', 'check_feature_array', 'check_feature_file', 'atomic_write']
+__all__ = ['SAFE_PICKLE_GLOBALS', 'UnsafeFileError', 'load_npy', 'check_feature_array', 'check_feature_file', 'check_video_names',
+           'atomic_write']
 
 # %% ../nbs/A2_safe_files.ipynb #2b3c4d5e
 def _npy_header(path, what='.npy file'):
@@ -178,6 +179,19 @@ def check_feature_file(path, feat_dim: int | None = None, where: str | None = No
     _check_feature_dtype(dtype, where or str(path))
     _check_feature_shape(shape, where or str(path), _check_feature_dim(feat_dim))
     return shape, dtype
+
+# %% ../nbs/A2_safe_files.ipynb #a2vname2
+def check_video_names(names, where: str) -> list[str]:
+    "`names` as str, each usable as a plain file name; a ValueError naming `where`, the entry and its index otherwise."
+    out = []
+    for i, n in enumerate(names):
+        n = str(n)
+        bad = ('is empty' if not n else 'contains a NUL character' if '\0' in n else "is or contains '..'" if '..' in n else
+               'contains a path separator' if '/' in n or '\\' in n or (os.altsep and os.altsep in n) else
+               'starts with a dot' if n.startswith('.') else '')
+        if bad: raise ValueError(f'{where}: video name {n!r} (entry {i}) {bad}; a video name must be a plain file name')
+        out.append(n)
+    return out
 
 # %% ../nbs/A2_safe_files.ipynb #e33c9dc7
 def atomic_write(path, data, *, what: str = 'file') -> Path:

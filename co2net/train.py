@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .data import load_batch, PairBatchSampler, AMBIGUOUS_FILE
-from .evaluate import classification_map, thumos14_ambiguous_videos, PROTOCOLS
+from .evaluate import classification_map, thumos14_ambiguous_videos, _check_ambiguous_list, PROTOCOLS
 from .config import (Config, SELECTION_LABELS, get_config, resolve_device, make_dataset, model_from_config,
                            loss_from_config, data_label, external_data)
 from .predict import split_videos, evaluate_split, selection_score, headline_average
@@ -167,6 +167,9 @@ def check_splits(ds, cfg: Config) -> tuple[np.ndarray, str | None]:
             f"{AMBIGUOUS_FILE} is missing from the annotations of {data_label(cfg)}: protocol '{cfg.protocol}' filters the "
             f"ambiguous intervals of {len(affected)} test videos on THUMOS14; restore the file, or set missing_ambiguous='skip' "
             "(--missing-ambiguous skip) to train and evaluate without the filter (results labelled so)")
+    if ann is not None and ann.ambiguous is not None and PROTOCOLS[cfg.protocol].ambiguous:   # an incomplete list: the same
+        _check_ambiguous_list(np.asarray(ann.names).astype(str)[test_gt_idx], ann.classes, ann.ambiguous, cfg.protocol,
+                              cfg.missing_ambiguous)
     return train_idx, eval_split
 
 

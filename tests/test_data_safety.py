@@ -303,3 +303,13 @@ def test_check_feature_file_reads_the_header_only(tmp_path):
     save_obj(p, obj_array([Payload(marker)]), 4)
     with pytest.raises(ValueError, match='features of dtype object'): data.check_feature_file(p)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('bad', ['../../x', 'sub/video', '.hidden', 'a\0b', '..'])
+def test_video_name_that_leaves_the_features_folder_is_refused(tmp_path, bad):
+    "A videoname.npy entry like '../../x' would make the per-video layout read x.npy from outside the features folder."
+    d = annotation_copy(tmp_path)
+    names = load_npy(d/'videoname.npy').copy()
+    names[3] = bad.encode() if names.dtype.kind == 'S' else bad
+    np.save(d/'videoname.npy', names, allow_pickle=names.dtype.kind == 'O')
+    with pytest.raises(ValueError, match=r"videoname\.npy: video name .* \(entry 3\)"): load_annotations(d)

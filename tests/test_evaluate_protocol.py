@@ -61,6 +61,25 @@ def test_skip_is_labelled_and_equals_the_unfiltered_evaluation(thumos):
     assert sec.ambiguous_filter == '' and 'Ambiguous' not in sec.caption()
 
 
+@pytest.mark.parametrize('keep_lines', [0, 20, 98])
+def test_incomplete_ambiguous_file_on_thumos14_is_an_error(tmp_path, thumos, keep_lines):
+    "An Ambiguous_test.txt that is empty, cut after 20 lines, or one line short: refused, or labelled with 'skip'."
+    import shutil
+    _, idx, dets = thumos
+    d = tmp_path/'Thumos14reduced-Annotations'; shutil.copytree(THUMOS, d)
+    for p in [d, *d.iterdir()]: p.chmod(0o755 if p.is_dir() else 0o644)
+    lines = (THUMOS/'Ambiguous_test.txt').read_text().splitlines(True)
+    (d/'Ambiguous_test.txt').write_text(''.join(lines[:keep_lines]))
+    ann = load_annotations(d)
+    with pytest.raises(ValueError, match=r'Ambiguous_test\.txt is incomplete: \d+ of the 36 evaluated videos'):
+        evaluate_protocol(ann, idx, dets)
+    part = evaluate_protocol(ann, idx, dets, missing_ambiguous='skip')
+    full = evaluate_protocol(load_annotations(THUMOS), idx, dets)
+    assert part.ambiguous_filter == 'partial' and part.protocol_label == 'co2net with an incomplete Ambiguous filter'
+    assert 'INCOMPLETE' in part.caption() and part.to_dict()['protocol_label'].endswith('incomplete Ambiguous filter')
+    assert part.n_ambiguous_removed < full.n_ambiguous_removed
+
+
 def test_recognising_thumos14():
     ann = load_annotations(THUMOS)
     test = ann.names[ann.subset == 'test']
