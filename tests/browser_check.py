@@ -3,10 +3,12 @@
 Usage: python tests/browser_check.py [--out tests/_out/browser] [--timeout 600]
 
 Starts JupyterLab on 127.0.0.1 with a random token on a copy of the notebooks (autosave off, so nothing
-in nbs/ changes), opens `08_visualize`, runs all cells from the Run menu, and checks three things:
+in nbs/ changes), opens `08_visualize`, runs all cells from the Run menu, and checks four things:
   1. widgets render: no "Error displaying widget" anywhere on the page, and the explorer is there;
   2. the explorer's plot is an <img> with a decoded picture in it;
-  3. moving the threshold slider (keyboard, as a reader would) changes the proposals table.
+  3. moving the threshold slider (keyboard, as a reader would) changes the proposals table;
+  4. no notification toast covers the page (JupyterLab's "official Jupyter news?" question is turned off
+     in the throw-away settings: `fetchNews: "false"` of @jupyterlab/apputils-extension:notification).
 Screenshots go to the output folder. JupyterLab is stopped afterwards. Prints one line per check and
 `browser: N passed, M failed`; exits 1 on a failure. Needs Debian's `chromium` (`apt-get install chromium`):
 Playwright's own browser download is not used.
@@ -37,8 +39,8 @@ def make_workspace(tmp: Path) -> Path:
     docmanager.mkdir(parents=True)
     (docmanager/'plugin.jupyterlab-settings').write_text(json.dumps({'autosave': False}))
     notices = tmp/'settings'/'@jupyterlab'/'apputils-extension'
-    notices.mkdir(parents=True)      # no "get notified about Jupyter news?" toast over the page (and no fetch)
-    (notices/'notification.jupyterlab-settings').write_text(json.dumps({'fetchNews': 'false'}))
+    notices.mkdir(parents=True)      # no "get notified about Jupyter news?" toast over the figures, no web request
+    (notices/'notification.jupyterlab-settings').write_text(json.dumps({'fetchNews': 'false', 'checkForUpdates': False}))
     notebook = tmp/'settings'/'@jupyterlab'/'notebook-extension'
     notebook.mkdir(parents=True)     # every cell in the page, so that every prompt can be read
     (notebook/'tracker.jupyterlab-settings').write_text(json.dumps({'windowingMode': 'none'}))
@@ -137,6 +139,8 @@ def main():
                 explorer.scroll_into_view_if_needed()
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(out/'notebook.png'))
+                toasts = [t.strip().splitlines()[0][:80] for t in page.locator('.Toastify__toast:visible').all_inner_texts() if t.strip()]
+                check('no notification covers the page', not toasts, '; '.join(toasts) or 'none', results)
                 errors = page.get_by_text('Error displaying widget').count()
                 check('widgets render', errors == 0 and page.locator(EXPLORER).count() > 0,
                       f'{page.locator(EXPLORER).count()} explorer(s), {errors} "Error displaying widget"', results)
