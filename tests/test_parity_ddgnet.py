@@ -82,6 +82,26 @@ def test_ddgnet_official_init_at_i3d_width():
     for f, k in OUTPUTS: close(getattr(got, f), want[k], rtol=1e-4, atol=1e-5, what=f)
 
 
+def _init_and_forward_on(device):
+    opt = official.ddgnet_opt('thumos14')
+    with torch.device(device):                                  # the official code builds and runs on the GPU
+        torch.manual_seed(7); theirs = official.DDG_DELU(FD, 20, opt)
+        torch.manual_seed(7); ours = DDGNet(20, FD, init='official')
+        x = torch.randn(2, 40, FD)
+        with torch.no_grad(): got, want = ours.eval()(x), theirs.eval()(x, is_training=False)
+    assert differing(ours, theirs) == []
+    for f, k in OUTPUTS: close(getattr(got, f), want[k], rtol=1e-4, atol=1e-5, what=f'{device} {f}')
+    return ours
+
+
+def test_ddgnet_official_init_device_for_device():
+    "The equality holds device for device: on the CPU here, and on CUDA where a GPU is present (other numbers)."
+    cpu = _init_and_forward_on('cpu')
+    if torch.cuda.is_available():
+        gpu = _init_and_forward_on('cuda')
+        assert not torch.equal(cpu.classifier.conv_out.weight, gpu.classifier.conv_out.weight.cpu())
+
+
 @pytest.mark.parametrize('dataset', DATASETS)
 def test_ddgnet_checkpoint_round_trip(dataset, tmp_path):
     opt, _, theirs = pair(dataset, seed=1)
