@@ -396,7 +396,7 @@ def feature_consistency_loss(rgb_attn, flow_attn, act, bg, rgb_avg, rgb_gcn, flo
     a = (flow_attn.detach() + rgb_attn.detach()) / 2                                # (B, 1, T), no gradient
     w_act = torch.exp(-(1 / a - 1) / temperature).masked_fill(act == 0, 0)
     w_bg = torch.exp(-(1 / (1 - a) - 1) / temperature).masked_fill(bg == 0, 0)
-    n_act, n_bg = (max(int((m.sum(-1) > 0).sum()), 1) for m in (act, bg))           # videos with that kind
+    n_act, n_bg = ((m.sum(-1) > 0).sum().clamp(min=1) for m in (act, bg))         # videos with that kind (no host sync)
     part = lambda avg, gcn: _consistency_part(avg, gcn, w_act, n_act) + _consistency_part(avg, gcn, w_bg, n_bg)
     return 0.5 * part(rgb_avg, rgb_gcn) + 0.5 * part(flow_avg, flow_gcn)
 
