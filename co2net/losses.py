@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MUTUAL_METRICS', 'LOSS_TERMS', 'suppressed_cas', 'weighted_cas', 'topk_size', 'topk_mil_loss', 'coactivity_loss',
-           'attention_distance', 'mutual_loss', 'opposite_loss', 'normalization_loss', 'loss_weights', 'co2net_loss']
+__all__ = ['MUTUAL_METRICS', 'LOSS_TERMS', 'suppressed_cas', 'weighted_cas', 'topk_size', 'topk_mil_loss', 'coactivity_loss', 'attention_distance', 'mutual_loss', 'opposite_loss', 'normalization_loss', 'loss_weights', 'co2net_loss', 'EVIDENCE_CLAMP', 'DELU_LOSS_TERMS', 'DDGNET_LOSS_TERMS', 'exp_evidence', 'relu_evidence', 'video_evidence_logits', 'evidential_video_loss', 'snippet_uncertainty', 'easy_to_hard_curve', 'uncertainty_guide_loss', 'method_loss_weights', 'delu_loss', 'complementary_loss', 'ddgnet_loss']
 
 # %% ../nbs/04_losses.ipynb #2fe3f531
 def _check_cas(cas, name='cas'):
@@ -180,3 +179,152 @@ def co2net_loss(out, labels, *, n_pairs: int = 3, topk_ratio: float = 7, alpha1:
             with torch.no_grad(): terms[name] = compute[name]()
     terms['total'] = sum(weights[name] * terms[name] for name in LOSS_TERMS if name in use)
     return terms
+
+# %% ../nbs/13_successors.ipynb #8aad8cd6
+EVIDENCE_CLAMP = 10.0   # exp evidence clamps the logits to +-10 first
+
+def exp_evidence(logits):
+    "e = exp(clamp(logits, -10, 10)): DELU's evidence on THUMOS14 and for the snippet uncertainty."
+    return torch.exp(torch.clamp(logits, -EVIDENCE_CLAMP, EVIDENCE_CLAMP))
+
+# %% ../nbs/13_successors.ipynb #32091666
+def relu_evidence(logits):
+    "e = relu(logits): DELU's video-level evidence on ActivityNet1.2."
+    return F.relu(logits)
+
+# %% ../nbs/13_successors.ipynb #3262cc7b
+def video_evidence_logits(cas_supp, attn, *, edl_ratio: float = 9):
+    "Mean of the suppressed T-CAM (B,T,C+1) over the top-k_e snippets of the fused attention, background dropped: (B, C)."
+    _check_cas(cas_supp, 'cas_supp'); attn = _attn_column(attn, cas_supp)
+    k = topk_size(cas_supp.shape[1], edl_ratio)
+    idx = torch.topk(attn, k, dim=1).indices                                # (B, k, 1): the same snippets for every class
+    picked = cas_supp.gather(1, idx.expand(-1, -1, cas_supp.shape[-1]))    # (B, k, C+1)
+    return picked[:, :, :-1].mean(dim=1)                                    # (B, C)
+
+# %% ../nbs/13_successors.ipynb #b3c0c24d
+def evidential_video_loss(video_logits, labels, *, anet: bool = False):
+    "DELU's video-level evidential loss per video (B,): THUMOS14 exp evidence + 'log' loss, ActivityNet1.2 relu + squared error."
+    labels = labels.to(video_logits.dtype)                                           # (B, C) raw multi-hot
+    alpha = (relu_evidence(video_logits) if anet else exp_evidence(video_logits)) + 1   # (B, C)
+    strength = alpha.sum(dim=1, keepdim=True)                                        # (B, 1) Dirichlet strength
+    if anet: return ((labels - alpha / strength) ** 2).sum(dim=1)                   # no variance term
+    u = labels.shape[1] / strength                                                   # (B, 1) video uncertainty
+    q = 1 / alpha * labels                                                           # (B, C)
+    q_sum = q.sum(dim=1, keepdim=True)
+    share = torch.where(q_sum > 0, q / torch.where(q_sum > 0, q_sum, torch.ones_like(q_sum)), torch.zeros_like(q))
+    g = (1 - u.detach()) * labels.sum(dim=1, keepdim=True) * share                  # only u is detached
+    return (g * (strength.log() - alpha.log())).sum(dim=1)                          # (B,)
+
+# %% ../nbs/13_successors.ipynb #74dbcd6a
+def snippet_uncertainty(cas_supp):
+    "u_t = C / sum over all C+1 columns of (exp evidence + 1), from the suppressed T-CAM (B, T, C+1): (B, T)."
+    _check_cas(cas_supp, 'cas_supp')
+    return (cas_supp.shape[-1] - 1) / (exp_evidence(cas_supp) + 1).sum(dim=-1)
+
+# %% ../nbs/13_successors.ipynb #fe2ced40
+def easy_to_hard_curve(n_snippets: int, iteration: int, max_iter: int, amplitude: float = 0.7, device=None):
+    "c_r = amplitude * tanh(theta_r * delta) + 1 over the ranks r (float32, (T,)); delta = 1 - 2 * iteration / max_iter."
+    _check_iteration(iteration, max_iter)
+    theta = 2 * (torch.arange(n_snippets, device=device) + 0.5).float() / n_snippets - 1   # (T,) in (-1, 1)
+    delta = -2 * iteration / max_iter + 1                                                  # a Python float
+    return amplitude * torch.tanh(theta * delta) + 1
+
+# %% ../nbs/13_successors.ipynb #f26ce813
+def _check_iteration(iteration, max_iter):
+    if int(max_iter) != max_iter or max_iter < 1: raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if int(iteration) != iteration or not 0 <= iteration <= max_iter:
+        raise ValueError(f"iteration must be an integer in [0, max_iter={max_iter}], got {iteration!r}")
+
+# %% ../nbs/13_successors.ipynb #593db92f
+def uncertainty_guide_loss(cas, cas_supp, attns, *, iteration: int, max_iter: int, amplitude: float = 0.7):
+    "DELU's L_uct: the guide integrand of `attns` (a, a_r, a_f) times the curve gathered by the uncertainty order."
+    _check_cas(cas)
+    p_bg = F.softmax(cas, dim=-1)[..., -1]                                              # (B, T)
+    guide = sum((1 - _attn_column(a, cas)[..., 0] - p_bg).abs() for a in attns) / len(attns)   # (B, T) G
+    order = torch.sort(snippet_uncertainty(cas_supp.detach()), dim=1).indices          # (B, T) pi_b
+    curve = easy_to_hard_curve(cas.shape[1], iteration, max_iter, amplitude, device=cas.device)   # (T,)
+    return (curve[order] * guide).mean()                                                # w_bt = c[pi_b(t)]
+
+# %% ../nbs/13_successors.ipynb #cee85231
+DELU_LOSS_TERMS = ('edl', 'uct_guide') + LOSS_TERMS                  # in the order of the official total
+DDGNET_LOSS_TERMS = DELU_LOSS_TERMS + ('feat_consistency', 'complementary')
+
+def method_loss_weights(*, alpha1=0.8, alpha2=0.8, alpha3=1.0, alpha4=1.0, alpha_edl=1.0, alpha_uct=0.4, alpha5=1.0, alpha6=1.0) -> dict:
+    "Weight of every term of DDGNET_LOSS_TERMS (DELU uses the first eight); the mutual weight is alpha4 on both data sets."
+    return {'edl': alpha_edl, 'uct_guide': alpha_uct, **loss_weights(alpha1=alpha1, alpha2=alpha2, alpha3=alpha3, alpha4=alpha4),
+            'feat_consistency': alpha5, 'complementary': alpha6}
+
+# %% ../nbs/13_successors.ipynb #07d3d183
+def _check_method_use(use, allowed):
+    use = frozenset((use,) if isinstance(use, str) else use)
+    unknown = use - set(allowed)
+    if unknown: raise ValueError(f'unknown loss terms {sorted(unknown)}; choose from {allowed}')
+    if not use: raise ValueError(f'use must name at least one of {allowed}')
+    return use
+
+# %% ../nbs/13_successors.ipynb #6bec1be1
+def _weighted_dict(terms: dict, weights: dict, use) -> dict:
+    "Every term unweighted, then 'weighted_<name>', then 'total' (the terms in `use`, in the official order)."
+    out = dict(terms)
+    out.update({f'weighted_{n}': weights[n] * t for n, t in terms.items()})
+    out['total'] = sum(out[f'weighted_{n}'] for n in terms if n in use)
+    return out
+
+# %% ../nbs/13_successors.ipynb #2f44a5f8
+def _delu_terms(out, labels, use, *, iteration, max_iter, n_pairs, topk_ratio, edl_ratio, amplitude, anet, mutual_metric, alphas):
+    "DELU's unweighted terms; a term outside `use` is computed without gradient."
+    co2 = co2net_loss(out, labels, n_pairs=n_pairs, topk_ratio=topk_ratio, mutual_metric=mutual_metric,
+                      use=(use & set(LOSS_TERMS)) or LOSS_TERMS, **alphas)                # every CO2-Net term, unchanged
+    cas = out.cas                                                                         # (B, T, C+1)
+    attns = [_attn_column(getattr(out, n), cas, f'out.{n}') for n in ('attn', 'rgb_attn', 'flow_attn')]
+    cas_supp = suppressed_cas(cas, attns[0])                                              # (B, T, C+1)
+    compute = {'edl': lambda: evidential_video_loss(video_evidence_logits(cas_supp, attns[0], edl_ratio=edl_ratio),
+                                                    labels, anet=anet).mean(),
+               'uct_guide': lambda: uncertainty_guide_loss(cas, cas_supp, attns, iteration=iteration,
+                                                           max_iter=max_iter, amplitude=amplitude)}
+    terms = {}
+    for name in DELU_LOSS_TERMS:
+        if name in LOSS_TERMS: terms[name] = co2[name] if name in use else co2[name].detach()
+        elif name in use: terms[name] = compute[name]()
+        else:
+            with torch.no_grad(): terms[name] = compute[name]()
+    return terms
+
+# %% ../nbs/13_successors.ipynb #444a36f4
+def delu_loss(out, labels, *, iteration: int, max_iter: int, n_pairs: int = 3, topk_ratio: float = 7, edl_ratio: float = 9,
+              alpha1: float = 0.8, alpha2: float = 0.8, alpha3: float = 1.0, alpha4: float = 1.0,
+              alpha_edl: float = 1.0, alpha_uct: float = 0.4, amplitude: float = 0.7, anet: bool = False,
+              mutual_metric: str = 'mse', use=DELU_LOSS_TERMS) -> dict:
+    "DELU's criterion: every CO2-Net term plus alpha_edl*L_edl + alpha_uct*L_uct; terms unweighted, 'weighted_<name>', 'total'."
+    _check_iteration(iteration, max_iter)
+    use = _check_method_use(use, DELU_LOSS_TERMS)
+    alphas = dict(alpha1=alpha1, alpha2=alpha2, alpha3=alpha3, alpha4=alpha4)
+    terms = _delu_terms(out, labels, use, iteration=iteration, max_iter=max_iter, n_pairs=n_pairs, topk_ratio=topk_ratio,
+                        edl_ratio=edl_ratio, amplitude=amplitude, anet=anet, mutual_metric=mutual_metric, alphas=alphas)
+    return _weighted_dict(terms, method_loss_weights(**alphas, alpha_edl=alpha_edl, alpha_uct=alpha_uct), use)
+
+# %% ../nbs/13_successors.ipynb #013dfc73
+def complementary_loss(cas, labels, eps: float = 1e-6):
+    "DDG-Net's L_cl: mean over snippets of sum_c -(1 - y_c) log max(1 - p_c, eps), y = [labels, 1], p = softmax over C+1."
+    _check_cas(cas); _check_labels(labels, cas)
+    target = torch.cat([labels.to(cas.dtype), torch.ones_like(labels[:, :1], dtype=cas.dtype)], -1)[:, None]   # (B, 1, C+1)
+    p = F.softmax(cas, dim=-1)                                                                               # (B, T, C+1)
+    return (-(1 - target) * torch.log((1 - p).clamp(min=eps))).sum(dim=-1).mean()
+
+# %% ../nbs/13_successors.ipynb #024b2727
+def ddgnet_loss(out, labels, *, iteration: int, max_iter: int, n_pairs: int = 3, topk_ratio: float = 7, edl_ratio: float = 9,
+                alpha1: float = 0.8, alpha2: float = 0.8, alpha3: float = 1.0, alpha4: float = 1.0,
+                alpha_edl: float = 1.0, alpha_uct: float = 0.4, amplitude: float = 0.7, alpha5: float = 1.0,
+                alpha6: float = 1.0, anet: bool = False, mutual_metric: str = 'mse', use=DDGNET_LOSS_TERMS) -> dict:
+    "DDG-Net's criterion: DELU's terms plus alpha5*L_fc (`out.feat_loss`, 0 when absent) + alpha6*L_cl, same dict as delu_loss."
+    _check_iteration(iteration, max_iter)
+    use = _check_method_use(use, DDGNET_LOSS_TERMS)
+    alphas = dict(alpha1=alpha1, alpha2=alpha2, alpha3=alpha3, alpha4=alpha4)
+    terms = _delu_terms(out, labels, use, iteration=iteration, max_iter=max_iter, n_pairs=n_pairs, topk_ratio=topk_ratio,
+                        edl_ratio=edl_ratio, amplitude=amplitude, anet=anet, mutual_metric=mutual_metric, alphas=alphas)
+    fc = getattr(out, 'feat_loss', None)
+    terms['feat_consistency'] = out.cas.new_zeros(()) if fc is None else (fc if 'feat_consistency' in use else fc.detach())
+    with torch.set_grad_enabled(torch.is_grad_enabled() and 'complementary' in use):
+        terms['complementary'] = complementary_loss(out.cas, labels)
+    weights = method_loss_weights(**alphas, alpha_edl=alpha_edl, alpha_uct=alpha_uct, alpha5=alpha5, alpha6=alpha6)
+    return _weighted_dict(terms, weights, use)

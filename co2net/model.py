@@ -13,10 +13,7 @@ import torch.nn.functional as F
 from .ccm import LEAKY_SLOPE, FUSIONS, CONTEXTS, make_fusion, fusion_param_count
 
 # %% auto #0
-__all__ = ['DROPOUT_PLACEMENTS', 'INITS', 'OFFICIAL_IGNORED_PREFIXES', 'MODEL_PRESETS', 'ModelOutput', 'AttentionUnit',
-           'ModalityBranch', 'FeatureFusion', 'Classifier', 'anet_smooth_kernel', 'TemporalSmoothing', 'init_weights',
-           'official_layer_map', 'official_key_map', 'to_official_state_dict', 'official_init_order', 'official_init_',
-           'CO2Net', 'load_official_checkpoint', 'parameter_table', 'expected_parameter_count', 'build_model']
+__all__ = ['DROPOUT_PLACEMENTS', 'INITS', 'OFFICIAL_IGNORED_PREFIXES', 'MODEL_PRESETS', 'ModelOutput', 'AttentionUnit', 'ModalityBranch', 'FeatureFusion', 'Classifier', 'anet_smooth_kernel', 'TemporalSmoothing', 'init_weights', 'official_layer_map', 'official_key_map', 'to_official_state_dict', 'official_init_order', 'official_init_', 'CO2Net', 'load_official_checkpoint', 'parameter_table', 'expected_parameter_count', 'build_model', 'DDG_KINDS', 'snippet_kinds', 'snippet_similarity', 'sparsify_similarity', 'Adjacency', 'kind_adjacencies', 'GraphPass', 'SnippetGraph', 'feature_consistency_loss', 'DDGNetOutput', 'DDGNet']
 
 # %% ../nbs/03_model.ipynb #37763993
 class ModelOutput(NamedTuple):
@@ -297,3 +294,225 @@ def build_model(preset_name: str, n_classes: int, feat_dim: int = 2048, max_seql
     if preset_name not in MODEL_PRESETS: raise ValueError(f"build_model: unknown preset {preset_name!r}, expected one of {MODEL_PRESETS}")
     smooth = anet_smooth_kernel(60 if max_seqlen is None else max_seqlen) if preset_name == 'activitynet12' else None
     return CO2Net(n_classes=n_classes, feat_dim=feat_dim, smooth_kernel=smooth, **kwargs)
+
+# %% ../nbs/13_successors.ipynb #81356bee
+from fastcore.basics import patch
+
+# %% ../nbs/13_successors.ipynb #2462332f
+DDG_KINDS = ('background', 'ambiguous', 'action')   # the codes 0, 1, 2 of DDGNetOutput.kinds
+
+def snippet_kinds(rgb_attn, flow_attn, action_threshold: float = 0.5, background_threshold: float = 0.5):
+    "DDG-Net's snippet kinds from the first-pass attentions (B, 1, T): float 0/1 masks (action, background, ambiguous)."
+    act = ((rgb_attn >= action_threshold) & (flow_attn >= action_threshold)).to(rgb_attn.dtype)   # (B, 1, T)
+    bg = ((rgb_attn < background_threshold) & (flow_attn < background_threshold)).to(rgb_attn.dtype)
+    return act, bg, 1 - (act + bg)
+
+# %% ../nbs/13_successors.ipynb #e8f0fd53
+def snippet_similarity(rgb, flow):
+    "Mean over the two modalities of the cosine similarity of every pair of snippets: (B, D, T) each -> (B, T, T)."
+    r, f = F.normalize(rgb, dim=1), F.normalize(flow, dim=1)       # unit columns (norm at least 1e-12)
+    return (r.transpose(1, 2) @ r + f.transpose(1, 2) @ f) / 2     # Sim[b, i, j]
+
+# %% ../nbs/13_successors.ipynb #81aedb34
+def sparsify_similarity(sim, threshold: float = 0.8, top_k_rat: int = 10):
+    "Zero the entries below `threshold`, then keep the k_g = T // top_k_rat largest entries of each column j (over i)."
+    T = sim.shape[1]
+    sim = sim.masked_fill(sim < threshold, 0)
+    smallest = torch.topk(sim, T - T // top_k_rat, dim=1, largest=False, sorted=False).indices   # (B, T - k_g, T)
+    return sim.scatter(1, smallest, 0)
+
+# %% ../nbs/13_successors.ipynb #6fd73cc6
+class Adjacency(NamedTuple):
+    "DDG-Net's adjacency matrices (B, T, T); column j holds the weights that snippet j receives from every snippet i."
+    action: torch.Tensor               # A_act, column-normalised
+    background: torch.Tensor           # A_bg, column-normalised
+    ambiguous: torch.Tensor            # A_amb: discriminative -> ambiguous and ambiguous -> itself, column-normalised
+    amb_from_action: torch.Tensor      # the rows of A_amb that are action snippets
+    amb_from_background: torch.Tensor  # the rows of A_amb that are background snippets
+    amb_self: torch.Tensor             # the diagonal of A_amb
+
+# %% ../nbs/13_successors.ipynb #2521233c
+def kind_adjacencies(sim, act, bg, amb) -> Adjacency:
+    "The six adjacencies from the sparsified similarity (B, T, T) and the kind masks (B, 1, T)."
+    row = lambda m: m.transpose(1, 2)                                    # (B, T, 1): the kind of the sending snippet i
+    eye = torch.eye(sim.shape[1], dtype=sim.dtype, device=sim.device)
+    norm = lambda a: F.normalize(a, p=1, dim=1)                          # columns sum to 1 (or stay 0)
+    a_amb = norm(sim * (row(act + bg) * amb + eye * amb))
+    return Adjacency(norm(sim * (row(act) * act)), norm(sim * (row(bg) * bg)), a_amb,
+                     a_amb * row(act), a_amb * row(bg), a_amb * eye)
+
+# %% ../nbs/13_successors.ipynb #05344232
+class GraphPass(NamedTuple):
+    "What one pass of SnippetGraph computes; rgb/flow are the new features X' (B, D, T)."
+    rgb: torch.Tensor; flow: torch.Tensor
+    kinds: tuple                   # (action, background, ambiguous) masks (B, 1, T)
+    adjacency: Adjacency
+    rgb_avg: torch.Tensor; rgb_gcn: torch.Tensor; flow_avg: torch.Tensor; flow_gcn: torch.Tensor
+
+# %% ../nbs/13_successors.ipynb #fe0722e3
+class SnippetGraph(nn.Module):
+    "DDG-Net's graph: kinds, adjacencies, two GCN layers per kind and modality, mixed new features."
+    def __init__(self, dim: int, action_threshold=0.5, background_threshold=0.5, similarity_threshold=0.8,
+                 top_k_rat: int = 10, feature_weight: float = 0.5):
+        super().__init__()
+        convs = lambda: nn.ModuleList([nn.Conv1d(dim, dim, 1) for _ in range(2)])   # layers l = 1, 2
+        self.act_rgb, self.act_flow = convs(), convs()    # official: Attn.action_graph.0, .1
+        self.bg_rgb, self.bg_flow = convs(), convs()      # official: Attn.background_graph.0, .1
+        self.action_threshold, self.background_threshold = action_threshold, background_threshold
+        self.similarity_threshold, self.top_k_rat, self.feature_weight = similarity_threshold, top_k_rat, feature_weight
+
+    def forward(self, rgb, flow, rgb_attn, flow_attn) -> GraphPass:
+        "Raw features (B, D, T) and first-pass attentions (B, 1, T) -> GraphPass."
+        kinds = snippet_kinds(rgb_attn, flow_attn, self.action_threshold, self.background_threshold)
+        sim = sparsify_similarity(snippet_similarity(rgb, flow), self.similarity_threshold, self.top_k_rat)
+        adj = kind_adjacencies(sim, *kinds)
+        r_avg, r_gcn, r_new = self.propagate(rgb, adj, self.act_rgb, self.bg_rgb)
+        f_avg, f_gcn, f_new = self.propagate(flow, adj, self.act_flow, self.bg_flow)
+        return GraphPass(r_new, f_new, kinds, adj, r_avg, r_gcn, f_avg, f_gcn)
+
+# %% ../nbs/13_successors.ipynb #aa4a9d97
+@patch
+def propagate(self: SnippetGraph, x, adj: Adjacency, act_convs, bg_convs):
+    "One modality (B, D, T) -> (X_avg, X_gcn, X'), each (B, D, T)."
+    avg = x @ adj.action + x @ adj.background + x @ adj.ambiguous
+    h_act = h_bg = x
+    for conv_act, conv_bg in zip(act_convs, bg_convs):                     # bias before the product
+        h_act = F.leaky_relu(conv_act(h_act) @ adj.action, LEAKY_SLOPE)
+        h_bg = F.leaky_relu(conv_bg(h_bg) @ adj.background, LEAKY_SLOPE)
+    amb = h_act @ adj.amb_from_action + h_bg @ adj.amb_from_background + x @ adj.amb_self   # one-way
+    gcn = h_act + h_bg + amb
+    w = self.feature_weight
+    return avg, gcn, w * x + (1 - w) * (avg + gcn) / 2
+
+# %% ../nbs/13_successors.ipynb #97075483
+def _consistency_part(avg, gcn, weight, n_videos):
+    "P for one modality and one kind: sum over videos of the weighted mean distance, / n_videos; weight (B, 1, T)."
+    d = torch.norm(avg - gcn, dim=1, keepdim=True)                                  # (B, 1, T)
+    return ((weight * d).sum(-1) / weight.sum(-1).clamp(min=1e-3)).sum() / n_videos
+
+# %% ../nbs/13_successors.ipynb #f3d92b50
+def feature_consistency_loss(rgb_attn, flow_attn, act, bg, rgb_avg, rgb_gcn, flow_avg, flow_gcn, temperature: float = 0.5):
+    "DDG-Net's L_fc from the first-pass attentions and kinds (B, 1, T) and each modality's X_avg, X_gcn (B, D, T)."
+    a = (flow_attn.detach() + rgb_attn.detach()) / 2                                # (B, 1, T), no gradient
+    w_act = torch.exp(-(1 / a - 1) / temperature).masked_fill(act == 0, 0)
+    w_bg = torch.exp(-(1 / (1 - a) - 1) / temperature).masked_fill(bg == 0, 0)
+    n_act, n_bg = ((m.sum(-1) > 0).sum().clamp(min=1) for m in (act, bg))         # videos with that kind (no host sync)
+    part = lambda avg, gcn: _consistency_part(avg, gcn, w_act, n_act) + _consistency_part(avg, gcn, w_bg, n_bg)
+    return 0.5 * part(rgb_avg, rgb_gcn) + 0.5 * part(flow_avg, flow_gcn)
+
+# %% ../nbs/13_successors.ipynb #3111c602
+class DDGNetOutput(NamedTuple):
+    "DDG-Net's outputs: CO2-Net's five fields first (B, T, .), then what DDG-Net adds."
+    features: torch.Tensor         # (B, T, 2D)  fused features Z (from the new features X')
+    cas: torch.Tensor              # (B, T, C+1) T-CAM logits, background last
+    attn: torch.Tensor             # (B, T, 1)   fused second-pass attention
+    rgb_attn: torch.Tensor         # (B, T, 1)   second-pass RGB attention
+    flow_attn: torch.Tensor        # (B, T, 1)   second-pass FLOW attention
+    first_rgb_attn: torch.Tensor   # (B, T, 1)   first-pass attentions (never smoothed): they choose the kinds
+    first_flow_attn: torch.Tensor  # (B, T, 1)
+    feat_loss: torch.Tensor        # ()          L_fc in training mode, 0 in evaluation mode
+    kinds: torch.Tensor            # (B, T)      0 background, 1 ambiguous, 2 action (DDG_KINDS)
+
+# %% ../nbs/13_successors.ipynb #d03013a0
+def _check_ddgnet(n_classes, feat_dim, action_threshold, background_threshold, top_k_rat, feature_weight, init):
+    "One-line errors for DDGNet's constructor arguments."
+    if int(n_classes) != n_classes or n_classes < 1: raise ValueError(f"DDGNet: n_classes must be a positive integer, got {n_classes!r}")
+    if int(feat_dim) != feat_dim or feat_dim < 2 or feat_dim % 2: raise ValueError(f"DDGNet: feat_dim must be a positive even integer (RGB + FLOW), got {feat_dim!r}")
+    if background_threshold > action_threshold:
+        raise ValueError(f"DDGNet: background_threshold={background_threshold} > action_threshold={action_threshold} would make a snippet both kinds")
+    if int(top_k_rat) != top_k_rat or top_k_rat < 1: raise ValueError(f"DDGNet: top_k_rat must be a positive integer, got {top_k_rat!r}")
+    if not 0 <= feature_weight <= 1: raise ValueError(f"DDGNet: feature_weight must be in [0, 1], got {feature_weight!r}")
+    if init not in INITS: raise ValueError(f"DDGNet: unknown init {init!r}, expected one of {INITS}")
+
+# %% ../nbs/13_successors.ipynb #5fb44b09
+class DDGNet(nn.Module):
+    "DDG-Net: attention, snippet graph, attention again with the same units, then CO2-Net's fusion and classifier."
+    def __init__(self, n_classes: int = 20, feat_dim: int = 2048,
+                 smooth_kernel: int | None = None,   # ActivityNet: odd AvgPool kernel on cas and attentions
+                 attn_dim: int | None = None, hidden_dim: int | None = None,   # default feat_dim // 4, feat_dim
+                 action_threshold: float = 0.5, background_threshold: float = 0.5, similarity_threshold: float = 0.8,
+                 top_k_rat: int = 10,                # k_g = T // top_k_rat entries kept per column of Sim
+                 feature_weight: float = 0.5,        # w in X' = w X + (1-w)(X_avg + X_gcn)/2 (official --weight 2)
+                 temperature: float = 0.5,           # tau of the feature-consistency weights
+                 feat_encoder: bool | None = None,   # the official class builds an unused feat_encoder (None: ActivityNet only)
+                 init: str = 'default'):             # 'default' | 'official' (the official weights for the same seed and device)
+        super().__init__()
+        _check_ddgnet(n_classes, feat_dim, action_threshold, background_threshold, top_k_rat, feature_weight, init)
+        self.n_classes, self.feat_dim, self.init, self.temperature = int(n_classes), int(feat_dim), init, temperature
+        self.attn_dim, self.hidden_dim = attn_dim or max(1, feat_dim // 4), hidden_dim or feat_dim
+        self.has_feat_encoder = smooth_kernel is not None if feat_encoder is None else bool(feat_encoder)
+        d = feat_dim // 2
+        with _keep_random_stream(init == 'official'):     # 'official': every draw happens in official_init_
+            self.graph = SnippetGraph(d, action_threshold, background_threshold, similarity_threshold, top_k_rat, feature_weight)
+            self.rgb_attention, self.flow_attention = AttentionUnit(d, self.attn_dim), AttentionUnit(d, self.attn_dim)
+            self.feature_fusion = FeatureFusion(feat_dim, 0.7)
+            self.classifier = Classifier(feat_dim, n_classes, self.hidden_dim, 0.7, 0.7)
+        self.smooth_kernel = smooth_kernel
+        self.smoothing = TemporalSmoothing(smooth_kernel) if smooth_kernel is not None else None
+        if init == 'official': self.official_init_()
+        else: init_weights(self)
+
+# %% ../nbs/13_successors.ipynb #9b4385af
+@patch
+def forward(self: DDGNet, x: torch.Tensor) -> DDGNetOutput:
+    "Snippet features (B, T, 2D), RGB first -> DDGNetOutput."
+    if x.dim() != 3 or x.shape[-1] != self.feat_dim or x.shape[1] < 1:
+        raise ValueError(f"DDGNet.forward: expected features of shape (B, T>=1, {self.feat_dim}), got {tuple(x.shape)}")
+    x = x.transpose(1, 2); d = self.feat_dim // 2
+    rgb, flow = x[:, :d], x[:, d:]                                                 # (B, D, T) raw halves
+    first_r, first_f = self.rgb_attention(rgb), self.flow_attention(flow)          # (B, 1, T) first pass
+    g = self.graph(rgb, flow, first_r, first_f)                                    # new features (B, D, T)
+    rgb_attn, flow_attn = self.rgb_attention(g.rgb), self.flow_attention(g.flow)   # second pass, same units
+    attn = (rgb_attn + flow_attn) / 2
+    z = self.feature_fusion(torch.cat([g.rgb, g.flow], dim=1))                     # (B, 2D, T)
+    cas = self.classifier(z)                                                       # (B, C+1, T)
+    if self.smoothing is not None:
+        cas, attn, rgb_attn, flow_attn = (self.smoothing(t) for t in (cas, attn, rgb_attn, flow_attn))
+    act, bg, amb = g.kinds
+    feat_loss = (feature_consistency_loss(first_r, first_f, act, bg, g.rgb_avg, g.rgb_gcn, g.flow_avg, g.flow_gcn,
+                                          self.temperature) if self.training else cas.new_zeros(()))
+    tr = lambda t: t.transpose(1, 2)
+    return DDGNetOutput(tr(z), tr(cas), tr(attn), tr(rgb_attn), tr(flow_attn), tr(first_r), tr(first_f),
+                        feat_loss, (2 * act + amb)[:, 0].long())
+
+# %% ../nbs/13_successors.ipynb #5c5a0041
+_DDG_ATTENTION = {'0': 'conv1', '3': 'conv2', '5': 'conv_out'}
+
+@patch
+def official_layer_map(self: DDGNet) -> dict:
+    "Official Conv1d name -> co2net module name, in the official construction order; the unused feat_encoder.0 -> None."
+    m = {f'Attn.{o}.{i}.{l}': f'graph.{n}_{mod}.{l}' for o, n in (('action_graph', 'act'), ('background_graph', 'bg'))
+         for i, mod in enumerate(('rgb', 'flow')) for l in range(2)}
+    m.update({f'Attn.attentions.{i}.{o}': f'{mod}_attention.{n}' for i, mod in enumerate(('rgb', 'flow')) for o, n in _DDG_ATTENTION.items()})
+    if self.has_feat_encoder: m['feat_encoder.0'] = None
+    return {**m, 'fusion.0': 'feature_fusion.conv', 'classifier.1': 'classifier.conv_mid', 'classifier.4': 'classifier.conv_out'}
+
+@patch
+def official_key_map(self: DDGNet) -> dict:
+    "Official state_dict key -> co2net state_dict key (every layer the official forward uses)."
+    return {f'{o}.{p}': f'{n}.{p}' for o, n in self.official_layer_map().items() if n for p in ('weight', 'bias')}
+
+@patch
+def official_ignored_prefixes(self: DDGNet) -> tuple:
+    "Official keys that co2net ignores: the unused feat_encoder of the ActivityNet1.2 class (none for THUMOS14)."
+    return ('feat_encoder.',) if self.has_feat_encoder else ()
+
+@patch
+def official_state_dict(self: DDGNet) -> dict:
+    "The weights under the official key names (without the unused feat_encoder), e.g. to save an official-layout .pkl."
+    own = self.state_dict()
+    return {o: own[n].detach().clone() for o, n in self.official_key_map().items()}
+
+# %% ../nbs/13_successors.ipynb #3ab49845
+@patch
+def official_init_(self: DDGNet) -> DDGNet:
+    "Initialise as the official code does, from the current random state: default init layer by layer, then weights_init."
+    w = self.classifier.conv_out.weight                               # the model's device and dtype
+    layers = []
+    for _, own in self.official_layer_map().items():                  # (1) building each layer draws its default init
+        if own is None: layers.append(nn.Conv1d(self.feat_dim, self.hidden_dim, 3, padding=1, device=w.device, dtype=w.dtype))
+        else: layers.append(self.get_submodule(own)); layers[-1].reset_parameters()
+    with torch.no_grad():
+        for layer in layers:                                           # (2) the official weights_init, same order
+            nn.init.kaiming_uniform_(layer.weight); layer.bias.zero_()
+    return self
