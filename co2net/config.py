@@ -11,25 +11,33 @@ import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SELECTIONS', 'SELECTION_LABELS', 'FIELD_RANGES', 'FIELD_CHOICES', 'PRESETS', 'Config', 'validate_config',
-           'get_config', 'resolve_device', 'demo_recipe', 'demo_data', 'model_from_config', 'loss_from_config',
-           'data_label', 'make_dataset', 'demo_data_root', 'make_demo_data', 'external_data']
+__all__ = ['METHOD_LOSS_TERMS', 'METHODS', 'SELECTIONS', 'SELECTION_LABELS', 'FIELD_RANGES', 'FIELD_CHOICES', 'PRESETS',
+           'OFFICIAL_PRESETS', 'Config', 'validate_config', 'get_config', 'resolve_device', 'demo_recipe', 'demo_data',
+           'model_from_config', 'loss_from_config', 'data_label', 'make_dataset', 'demo_data_root', 'make_demo_data',
+           'external_data']
 
 # %% ../nbs/A3_config.ipynb #f6e8ecbe
 from .ccm import FUSIONS, CONTEXTS
 from .model import DROPOUT_PLACEMENTS, INITS
-from .losses import LOSS_TERMS, MUTUAL_METRICS
+from .losses import LOSS_TERMS, DELU_LOSS_TERMS, DDGNET_LOSS_TERMS, MUTUAL_METRICS
 from .evaluate import MISSING_AMBIGUOUS, PROTOCOLS
 
-def _loss_terms(value) -> tuple:
-    "`loss_terms` as a tuple in `LOSS_TERMS` order (a comma-separated string or any iterable of names)."
+# the methods of the library (chapter 13): each one's loss terms, in the order of its official total
+METHOD_LOSS_TERMS = {'co2net': LOSS_TERMS, 'delu': DELU_LOSS_TERMS, 'ddgnet': DDGNET_LOSS_TERMS}
+METHODS = tuple(METHOD_LOSS_TERMS)
+
+def _loss_terms(value, method: str = 'co2net') -> tuple:
+    """`loss_terms` as a tuple in the method's order (a comma-separated string or any iterable of names). The full
+    term list of any method means every term of `method` (so a preset's default follows a change of method)."""
+    allowed = METHOD_LOSS_TERMS.get(method, LOSS_TERMS)
     if isinstance(value, str): value = [t.strip() for t in value.split(',') if t.strip()]
     try: names = [str(t) for t in value]
-    except TypeError: raise ValueError(f"config loss_terms={value!r}: expected a list of loss term names from {LOSS_TERMS}") from None
-    unknown = sorted(set(names) - set(LOSS_TERMS))
-    if unknown: raise ValueError(f"config loss_terms={names!r}: unknown terms {unknown}; choose from {LOSS_TERMS}")
-    if not names: raise ValueError(f"config loss_terms=[]: name at least one of {LOSS_TERMS}")
-    return tuple(t for t in LOSS_TERMS if t in names)
+    except TypeError: raise ValueError(f"config loss_terms={value!r}: expected a list of loss term names from {allowed}") from None
+    if any(set(names) == set(terms) for terms in METHOD_LOSS_TERMS.values()): return tuple(allowed)
+    unknown = sorted(set(names) - set(allowed))
+    if unknown: raise ValueError(f"config loss_terms={names!r}: unknown terms {unknown} for method {method!r}; choose from {allowed}")
+    if not names: raise ValueError(f"config loss_terms=[]: name at least one of {allowed}")
+    return tuple(t for t in allowed if t in names)
 
 @dataclass
 class Config:
@@ -47,6 +55,7 @@ class Config:
     smooth: bool = False              # ActivityNet variant: temporal AvgPool on CAS and attentions
     pool_t: int = 5                   # ActivityNet pooling parameter t (kernel = anet_smooth_kernel(max_seqlen, t))
     init: str = 'default'             # initial weights: 'default', or 'official' (the official code's draws from the same seed)
+    method: str = 'co2net'            # 'co2net', 'delu' (CO2-Net's network, evidential losses) or 'ddgnet' (graph network); chapter 13
     # optimisation (Adam with coupled L2 weight decay, no schedule)
     lr: float = 5e-5
     weight_decay: float = 1e-3
@@ -59,7 +68,20 @@ class Config:
     alpha3: float = 1.0
     alpha4: float = 1.0
     mutual_metric: str = 'mse'        # mutual-learning metric, one of co2net.losses.MUTUAL_METRICS (Table 4)
-    loss_terms: tuple = LOSS_TERMS    # terms summed into the total loss, a subset of co2net.losses.LOSS_TERMS (Table 3)
+    loss_terms: tuple = LOSS_TERMS    # terms summed into the total loss, a subset of the method's terms (Table 3); all by default
+    # DELU and DDG-Net (chapter 13; unused by 'co2net')
+    edl_ratio: int = 9                # k_e = T // edl_ratio attention-selected snippets of the evidential loss (official --rat_atn)
+    alpha_edl: float = 1.0            # weight of the video-level evidential loss
+    alpha_uct: float = 0.4            # weight of the uncertainty-guided guide loss
+    amplitude: float = 0.7            # amplitude of the easy-to-hard curve
+    alpha5: float = 1.0               # DDG-Net: weight of the feature-consistency loss
+    alpha6: float = 1.0               # DDG-Net: weight of the complementary loss
+    action_threshold: float = 0.5     # DDG-Net: first-pass attention >= this in both modalities: an action snippet
+    background_threshold: float = 0.5 # DDG-Net: < this in both: a background snippet (others are ambiguous)
+    similarity_threshold: float = 0.8 # DDG-Net: cosine similarities below this are cut from the graph
+    graph_topk_ratio: int = 10        # DDG-Net: k_g = T // graph_topk_ratio entries kept per column of the similarity
+    feature_weight: float = 0.5       # DDG-Net: w in X' = w X + (1 - w)(X_avg + X_gcn) / 2
+    temperature: float = 0.5          # DDG-Net: tau of the feature-consistency weights
     max_iter: int = 5000
     eval_interval: int = 200
     seed: int = 3552
@@ -80,7 +102,7 @@ class Config:
     synthetic: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.loss_terms = _loss_terms(self.loss_terms)
+        self.loss_terms = _loss_terms(self.loss_terms, self.method)
         for f in fields(self):       # numpy numbers -> plain int / float (JSON, checkpoints); other types are checked below
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, numbers.Number): continue
@@ -108,11 +130,15 @@ FIELD_RANGES = {  # numeric fields: (test, what the value must be)
     'class_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'gamma': _NONNEG, 'val_fraction': (lambda v: 0 <= v < 1, 'in [0, 1)'),
     'batch_size': _POSITIVE, 'max_seqlen': _POSITIVE, 'topk_ratio': _POSITIVE, 'max_iter': _POSITIVE, 'eval_interval': _POSITIVE,
     'log_every': _POSITIVE, 'pool_t': _POSITIVE, 'n_pairs': _NONNEG, 'num_threads': _NONNEG,
+    'edl_ratio': _POSITIVE, 'alpha_edl': _NONNEG, 'alpha_uct': _NONNEG, 'amplitude': _NONNEG, 'alpha5': _NONNEG,
+    'alpha6': _NONNEG, 'action_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'),
+    'background_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'similarity_threshold': (lambda v: -1 <= v <= 1, 'in [-1, 1]'),
+    'graph_topk_ratio': _POSITIVE, 'feature_weight': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'temperature': _POSITIVE,
     'seed': (lambda v: 0 <= v < 2**63, 'in [0, 2**63)')}
 FIELD_CHOICES = {'family': ('thumos14', 'activitynet12'), 'fusion': FUSIONS, 'main_context': CONTEXTS,
                  'aux_context': CONTEXTS, 'dropout_placement': tuple(DROPOUT_PLACEMENTS), 'init': INITS,
                  'mutual_metric': MUTUAL_METRICS, 'protocol': tuple(PROTOCOLS),
-                 'missing_ambiguous': MISSING_AMBIGUOUS, 'selection': SELECTIONS}
+                 'missing_ambiguous': MISSING_AMBIGUOUS, 'selection': SELECTIONS, 'method': METHODS}
 _KINDS = {'int': (int, 'an integer'), 'float': (float, 'a number'), 'bool': (bool, 'true or false'),
           'str': (str, 'a string'), 'dict': (dict, 'a dict'), 'tuple': (tuple, 'a list')}
 
@@ -130,6 +156,13 @@ def validate_config(cfg: Config):
         if cfg.fusion != 'ccm' and (cfg.main_context, cfg.aux_context) != ('global', 'local'):
             problems.append(f"fusion={cfg.fusion!r}: main_context/aux_context ({cfg.main_context!r}, {cfg.aux_context!r}) only apply "
                             "to fusion 'ccm'; leave them at 'global'/'local' for other fusions")
+        if cfg.method == 'ddgnet' and (cfg.fusion, cfg.main_context, cfg.aux_context, cfg.dropout_placement) != ('ccm', 'global', 'local', 'code'):
+            problems.append(f"method='ddgnet' replaces the CCMs by its snippet graph: fusion, main_context, aux_context and "
+                            f"dropout_placement apply to 'co2net' and 'delu' only (got {cfg.fusion!r}, {cfg.main_context!r}, "
+                            f"{cfg.aux_context!r}, {cfg.dropout_placement!r})")
+        if cfg.method == 'ddgnet' and cfg.background_threshold > cfg.action_threshold:
+            problems.append(f"background_threshold={cfg.background_threshold} > action_threshold={cfg.action_threshold}: a snippet "
+                            "could be both an action and a background snippet")
         if cfg.selection == 'validation' and cfg.val_fraction == 0:
             problems.append("val_fraction=0.0: selection='validation' needs a validation split; to train on every training video "
                             "use selection='test' (official, optimistic) or 'last'")
@@ -146,10 +179,30 @@ PRESETS = {
                           weight_decay=5e-4, batch_size=10, n_pairs=3, max_seqlen=60, topk_ratio=5, max_iter=22000,
                           eval_interval=200, seed=3552, smooth=True, pool_t=5, protocol='activitynet',
                           out_dir='runs/activitynet12'),
+    # the successors of chapter 13, with their published settings (official scripts; see DELU_SPEC / DDGNET_SPEC)
+    'delu-thumos14': dict(preset='delu-thumos14', method='delu', family='thumos14', dataset='Thumos14reduced', lr=5e-5,
+                          weight_decay=1e-3, batch_size=10, n_pairs=3, max_seqlen=320, topk_ratio=7, edl_ratio=9,
+                          max_iter=5000, eval_interval=50, seed=0, smooth=False, alpha2=0.4, alpha_edl=1.3, alpha_uct=0.4,
+                          amplitude=0.7, protocol='co2net', out_dir='runs/delu-thumos14'),
+    'delu-activitynet12': dict(preset='delu-activitynet12', method='delu', family='activitynet12', dataset='ActivityNet1.2',
+                               lr=3e-5, weight_decay=5e-4, batch_size=10, n_pairs=3, max_seqlen=60, topk_ratio=5, edl_ratio=5,
+                               max_iter=22000, eval_interval=20, seed=0, smooth=True, pool_t=5, alpha_edl=1.2, alpha_uct=0.2,
+                               amplitude=0.2, protocol='activitynet', out_dir='runs/delu-activitynet12'),
+    'ddgnet-thumos14': dict(preset='ddgnet-thumos14', method='ddgnet', family='thumos14', dataset='Thumos14reduced', lr=5e-5,
+                            weight_decay=1e-3, batch_size=10, n_pairs=3, max_seqlen=320, topk_ratio=7, edl_ratio=9,
+                            max_iter=5000, eval_interval=50, seed=0, smooth=False, alpha2=0.4, alpha_edl=1.3, alpha_uct=0.4,
+                            amplitude=0.7, alpha5=3.2, alpha6=1.0, protocol='co2net', out_dir='runs/ddgnet-thumos14'),
+    'ddgnet-activitynet12': dict(preset='ddgnet-activitynet12', method='ddgnet', family='activitynet12',
+                                 dataset='ActivityNet1.2', lr=3e-5, weight_decay=5e-4, batch_size=10, n_pairs=3, max_seqlen=60,
+                                 topk_ratio=5, edl_ratio=5, max_iter=22000, eval_interval=200, seed=0, smooth=True, pool_t=5,
+                                 alpha_edl=1.2, alpha_uct=0.2, amplitude=0.2, alpha5=1.7, alpha6=0.5, protocol='activitynet',
+                                 out_dir='runs/ddgnet-activitynet12'),
     'demo': dict(preset='demo', family='thumos14', dataset='demo', lr=3e-3, weight_decay=1e-4, batch_size=10,
                  n_pairs=3, max_seqlen=100, topk_ratio=7, max_iter=600, eval_interval=50, seed=0, smooth=False,
                  protocol='co2net', out_dir='runs/demo', data_root='', log_every=5, num_threads=1, synthetic={}),
 }
+
+OFFICIAL_PRESETS = tuple(p for p in PRESETS if p != 'demo')   # presets with an official code base (official checkpoints)
 
 def get_config(preset: str = 'thumos14', **overrides) -> Config:
     "The `Config` of `preset` with `overrides` applied."
@@ -159,8 +212,8 @@ def get_config(preset: str = 'thumos14', **overrides) -> Config:
 
 # %% ../nbs/A3_config.ipynb #a36051e3
 from .data import load_dataset, WtalcDataset
-from .model import CO2Net, anet_smooth_kernel
-from .losses import co2net_loss
+from .model import CO2Net, DDGNet, anet_smooth_kernel
+from .losses import co2net_loss, delu_loss, ddgnet_loss, loss_weights
 from .safe_files import atomic_write
 
 # %% ../nbs/A3_config.ipynb #5be66acb
@@ -194,17 +247,35 @@ def demo_data(cfg: Config, feature_dim: int | None = None) -> WtalcDataset:
                         val_fraction=cfg.val_fraction, feature_dim=feature_dim)
 
 # %% ../nbs/A3_config.ipynb #e7a00001
-def model_from_config(cfg: Config, n_classes: int, feat_dim: int) -> CO2Net:
-    "A freshly initialised CO2-Net (or the ablation variant) of this config; ActivityNet smoothing when `cfg.smooth`."
+def model_from_config(cfg: Config, n_classes: int, feat_dim: int) -> torch.nn.Module:
+    """A freshly initialised network of `cfg.method`: CO2-Net (or its ablation variant) for 'co2net' and 'delu', DDG-Net for
+    'ddgnet'; ActivityNet smoothing when `cfg.smooth`."""
     kernel = anet_smooth_kernel(cfg.max_seqlen, cfg.pool_t) if cfg.smooth else None
+    if cfg.method == 'ddgnet':
+        return DDGNet(n_classes=n_classes, feat_dim=feat_dim, smooth_kernel=kernel, action_threshold=cfg.action_threshold,
+                      background_threshold=cfg.background_threshold, similarity_threshold=cfg.similarity_threshold,
+                      top_k_rat=cfg.graph_topk_ratio, feature_weight=cfg.feature_weight, temperature=cfg.temperature,
+                      init=cfg.init)
     return CO2Net(n_classes=n_classes, feat_dim=feat_dim, smooth_kernel=kernel, fusion=cfg.fusion, init=cfg.init,
                   dropout_placement=cfg.dropout_placement, main_context=cfg.main_context, aux_context=cfg.aux_context)
 
-def loss_from_config(out, labels: torch.Tensor, cfg: Config) -> dict:
-    "`co2net_loss` with the weights, metric and summed terms of `cfg` (every term is still reported)."
-    return co2net_loss(out, labels, n_pairs=cfg.n_pairs, topk_ratio=cfg.topk_ratio, alpha1=cfg.alpha1,
-                       alpha2=cfg.alpha2, alpha3=cfg.alpha3, alpha4=cfg.alpha4, mutual_metric=cfg.mutual_metric,
-                       use=cfg.loss_terms, anet=cfg.family == 'activitynet12')
+def loss_from_config(out, labels: torch.Tensor, cfg: Config, iteration: int | None = None) -> dict:
+    """The criterion of `cfg.method` with the config's weights, metric and summed terms: every named term unweighted,
+    `weighted_<name>`, and `total`. DELU and DDG-Net need `iteration` (0-based, < `cfg.max_iter`): their curve moves with it."""
+    common = dict(n_pairs=cfg.n_pairs, topk_ratio=cfg.topk_ratio, alpha1=cfg.alpha1, alpha2=cfg.alpha2, alpha3=cfg.alpha3,
+                  alpha4=cfg.alpha4, mutual_metric=cfg.mutual_metric, use=cfg.loss_terms, anet=cfg.family == 'activitynet12')
+    if cfg.method == 'co2net':
+        terms = co2net_loss(out, labels, **common)
+        w = loss_weights(alpha1=cfg.alpha1, alpha2=cfg.alpha2, alpha3=cfg.alpha3, alpha4=cfg.alpha4, anet=common['anet'])
+        total = terms.pop('total')
+        return {**terms, **{f'weighted_{k}': w[k] * v for k, v in terms.items()}, 'total': total}
+    if iteration is None:
+        raise ValueError(f"loss_from_config: method {cfg.method!r} weighs its guide loss by a curve that moves with the "
+                         "training iteration; pass iteration= (0-based)")
+    evid = dict(iteration=iteration, max_iter=cfg.max_iter, edl_ratio=cfg.edl_ratio, alpha_edl=cfg.alpha_edl,
+                alpha_uct=cfg.alpha_uct, amplitude=cfg.amplitude)
+    if cfg.method == 'delu': return delu_loss(out, labels, **common, **evid)
+    return ddgnet_loss(out, labels, **common, **evid, alpha5=cfg.alpha5, alpha6=cfg.alpha6)
 
 def data_label(cfg: Config) -> str:
     "What data a number was measured on, for every printed or saved result."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/A1_runs.ipynb #9b2cdbb6
 from __future__ import annotations
-import contextlib, hashlib, json, math, numbers, os, random, signal, sys, threading, warnings
+import contextlib, fcntl, hashlib, json, math, numbers, os, random, signal, socket, sys, threading, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,11 +13,11 @@ from .safe_files import atomic_write as write_all_or_nothing
 from .localize import write_results_json
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'RUN_FILES', 'get_rng_state', 'set_rng_state', 'Interrupted', 'stop_on_signals',
+__all__ = ['CHECKPOINT_FORMAT', 'LOCK_FILE', 'RUN_FILES', 'get_rng_state', 'set_rng_state', 'Interrupted', 'stop_on_signals',
            'signals_deferred', 'report_interrupt', 'atomic_write', 'check_meta', 'save_checkpoint', 'load_checkpoint',
-           'load_model_weights', 'check_out_dir', 'read_metrics', 'append_metrics', 'prepare_run_folder',
-           'dataset_digest', 'run_meta', 'check_resume_config', 'check_resume_data', 'restore_run', 'write_detections',
-           'plot_training_curves']
+           'load_model_weights', 'FolderBusyError', 'folder_lock', 'check_out_dir', 'read_metrics', 'append_metrics',
+           'prepare_run_folder', 'dataset_digest', 'run_meta', 'check_resume_config', 'check_resume_data',
+           'restore_run', 'write_detections', 'plot_training_curves']
 
 # %% ../nbs/A1_runs.ipynb #e7a00015
 def get_rng_state(generator: np.random.Generator | None = None) -> dict:
@@ -165,6 +165,54 @@ def load_model_weights(model: torch.nn.Module, state: dict, path='checkpoint'):
     model.load_state_dict(theirs)
     return model
 
+# %% ../nbs/A1_runs.ipynb #a1lock02
+LOCK_FILE = '.co2net.lock'
+
+class FolderBusyError(RuntimeError):
+    "Another process holds the lock of a run or sweep folder."
+
+def _lock_holder(fd) -> str:
+    "Who wrote the lock file open on `fd` ('' if it is empty)."
+    os.lseek(fd, 0, os.SEEK_SET)
+    raw = os.read(fd, 4096).decode(errors='replace').strip()
+    if not raw: return ''
+    try: h = json.loads(raw); return f"pid {h['pid']} on host {h['host']} (since {h['started']})"
+    except (ValueError, KeyError, TypeError): return f'an unknown process ({raw[:80]!r})'
+
+@contextlib.contextmanager
+def folder_lock(folder, what: str = 'run folder'):
+    """Hold an exclusive lock on `folder` (created if missing) while the block runs; `FolderBusyError` naming the holder
+    if another process holds it; a lock left by a dead process is taken over with a warning."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir(): raise FileExistsError(f"{what} {folder} is a file, not a folder")
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder/LOCK_FILE
+    for _ in range(20):                           # the previous holder may remove the file between our open and lock
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd) or 'another process'; os.close(fd)
+            raise FolderBusyError(f"{what} {folder} is in use by {holder}: two drivers would write the same files; wait for "
+                                  "it to finish, or choose another --out") from None
+        try: same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd)
+    else: raise FolderBusyError(f"{what} {folder}: could not take its lock {path}")
+    try:
+        dead = _lock_holder(fd)
+        if dead: warnings.warn(f"{what} {folder}: took over the lock of {dead}, which is no longer running")
+        os.ftruncate(fd, 0); os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps({'host': socket.gethostname(), 'pid': os.getpid(),
+                                 'started': time.strftime('%Y-%m-%d %H:%M:%S')}).encode())
+        yield path
+    finally:
+        with contextlib.suppress(OSError): os.unlink(path)
+        os.close(fd)                              # closing releases the flock
+        if created:
+            with contextlib.suppress(OSError): folder.rmdir()   # only if the block left it empty
+
 # %% ../nbs/A1_runs.ipynb #e7a00024
 RUN_FILES = ('config.json', 'metrics.jsonl', 'last.pt', 'best.pt', 'results.json', 'test_detections.json', 'curve.png', 'demo.png')
 
@@ -183,7 +231,7 @@ def check_out_dir(cfg: Config, *, resuming: bool = False, overwrite: bool = Fals
     if not out.is_dir() or resuming or overwrite: return
     own_data = {'data'} if cfg.dataset == 'demo' and not cfg.data_root else set()
     stale = set(_stale_temp_files(out))
-    content = sorted(p.name for p in out.iterdir() if p.name not in own_data and p not in stale)
+    content = sorted(p.name for p in out.iterdir() if p.name not in own_data | {LOCK_FILE} and p not in stale)
     if content:
         raise FileExistsError(f"output folder {out} is not empty ({', '.join(content[:4])}{', ...' if len(content) > 4 else ''}): "
                               f"resume that run with --resume {out/'last.pt'}, replace it with --overwrite, or choose another --out")

@@ -16,7 +16,7 @@ from .config import (Config, SELECTION_LABELS, get_config, resolve_device, make_
 from .predict import split_videos, evaluate_split, selection_score, headline_average
 from .runs import (atomic_write, save_checkpoint, load_checkpoint, load_model_weights, get_rng_state, check_out_dir,
                          prepare_run_folder, read_metrics, append_metrics, run_meta, check_resume_config, check_resume_data,
-                         restore_run, stop_on_signals, report_interrupt, write_detections, plot_training_curves,
+                         restore_run, stop_on_signals, report_interrupt, write_detections, plot_training_curves, folder_lock,
                          _sampler_state)
 
 # %% auto #0
@@ -65,14 +65,19 @@ class TrainResult:
 
 def train(cfg: Config, *, dataset=None, resume=None, overwrite: bool = False, stop_at: int | None = None,
           verbose: bool = True, reuse_buffer: bool = True) -> TrainResult:
-    """Train CO2-Net as configured; evaluate, checkpoint and select as `cfg.selection` says.
+    """Train the network of `cfg.method` as configured; evaluate, checkpoint and select as `cfg.selection` says.
     `resume`: a `last.pt` to continue from exactly. `overwrite`: replace a previous run in `cfg.out_dir` (else a
     non-empty folder is refused). `stop_at`: stop (as if interrupted) after that iteration. `reuse_buffer`: load
-    every batch into one preallocated (pinned on CUDA) buffer instead of a new array."""
+    every batch into one preallocated (pinned on CUDA) buffer instead of a new array. The run folder is locked
+    while the run writes to it: a second driver on the same folder is refused (appendix A1)."""
+    check_out_dir(cfg, resuming=resume is not None, overwrite=overwrite)   # before anything is written
+    with folder_lock(cfg.out_dir, 'run folder'):
+        return _train_in_folder(cfg, dataset, resume, overwrite, stop_at, verbose, reuse_buffer)
+
+def _train_in_folder(cfg, dataset, resume, overwrite, stop_at, verbose, reuse_buffer) -> TrainResult:
     say = print if verbose else (lambda *a, **k: None)
     out, device = Path(cfg.out_dir), resolve_device(cfg.device)
-    # 1. every check before anything is written (the config itself was checked when it was built)
-    check_out_dir(cfg, resuming=resume is not None, overwrite=overwrite)
+    # 1. every check before training (the config itself was checked when it was built)
     state = load_checkpoint(resume) if resume is not None else None
     if state is not None: check_resume_config(cfg, state, resume)
     if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
@@ -108,13 +113,14 @@ def train(cfg: Config, *, dataset=None, resume=None, overwrite: bool = False, st
         for it in range(start + 1, end + 1):
             x, y = load_batch(ds, next(batches), cfg.max_seqlen, gen, out=buf)  # (B, N, 2D), (B, C)
             model.train()
-            losses = loss_from_config(model(x.to(device)), y.to(device), cfg)
+            losses = loss_from_config(model(x.to(device)), y.to(device), cfg, iteration=it - 1)   # 0-based, as the official loop
             recent.append(check_finite(losses, it, cfg, out, saved))      # the one device sync of the iteration
             opt.zero_grad(set_to_none=True); losses['total'].backward(); opt.step()
             bar.update(1)
             if not bar.disable: bar.set_postfix(loss=f'{recent[-1]:.4f}', refresh=False)
             if it % cfg.log_every == 0 or it == cfg.max_iter:
-                append_metrics(log, {'kind': 'train', 'iter': it, 'loss': {k: float(v.detach()) for k, v in losses.items()}})
+                append_metrics(log, {'kind': 'train', 'iter': it, 'loss': {k: float(v.detach()) for k, v in losses.items()
+                                                                            if not k.startswith('weighted_')}})
             if it % cfg.eval_interval == 0 or it == cfg.max_iter:
                 line = f'iter {it}/{cfg.max_iter}: loss {np.mean(recent):.4f}'; recent = []
                 if eval_split is not None:
