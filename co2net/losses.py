@@ -8,45 +8,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MUTUAL_METRICS', 'LOSS_TERMS', 'suppressed_cas', 'weighted_cas', 'topk_size', 'topk_mil_loss', 'coactivity_loss', 'attention_distance', 'mutual_loss', 'opposite_loss', 'normalization_loss', 'loss_weights', 'co2net_loss', 'EVIDENCE_CLAMP', 'DELU_LOSS_TERMS', 'DDGNET_LOSS_TERMS', 'exp_evidence', 'relu_evidence', 'video_evidence_logits', 'evidential_video_loss', 'snippet_uncertainty', 'easy_to_hard_curve', 'uncertainty_guide_loss', 'method_loss_weights', 'delu_loss', 'complementary_loss', 'ddgnet_loss']
-
-# %% ../nbs/04_losses.ipynb #2fe3f531
-def _check_cas(cas, name='cas'):
-    "Raise ValueError unless `cas` is a (B, T, C+1) floating tensor with T >= 1 and C >= 1."
-    if not torch.is_tensor(cas) or cas.dim() != 3:
-        raise ValueError(f'{name} must be a (B, T, C+1) tensor, got {getattr(cas, "shape", type(cas))}')
-    if cas.shape[1] < 1 or cas.shape[2] < 2:
-        raise ValueError(f'{name} needs T >= 1 snippets and C+1 >= 2 columns, got shape {tuple(cas.shape)}')
-    if not cas.is_floating_point(): raise ValueError(f'{name} must be floating point, got {cas.dtype}')
-
-def _attn_column(attn, like, name='attn'):
-    "Return `attn` as (B, T, 1); accepts (B, T, 1) or (B, T) matching `like` (B, T, ...)."
-    if not torch.is_tensor(attn): raise ValueError(f'{name} must be a tensor, got {type(attn)}')
-    if attn.dim() == 2: attn = attn.unsqueeze(-1)
-    if attn.dim() != 3 or attn.shape[-1] != 1 or attn.shape[:2] != like.shape[:2]:
-        raise ValueError(f'{name} must be (B, T, 1) = {tuple(like.shape[:2]) + (1,)}, got {tuple(attn.shape)}')
-    return attn
-
-def _check_labels(labels, cas):
-    "Raise ValueError unless `labels` is (B, C) for a (B, T, C+1) `cas`."
-    if not torch.is_tensor(labels) or labels.dim() != 2:
-        raise ValueError(f'labels must be a (B, C) tensor, got {getattr(labels, "shape", type(labels))}')
-    B, _, C1 = cas.shape
-    if labels.shape != (B, C1 - 1):
-        raise ValueError(f'labels must be (B, C) = {(B, C1 - 1)} for a T-CAM of shape {tuple(cas.shape)} '
-                         f'(background is the last of the C+1 columns), got {tuple(labels.shape)}')
-
-# %% ../nbs/04_losses.ipynb #1edb7d02
-def suppressed_cas(cas, attn):
-    "Min-shifted suppressed T-CAM used in training: `attn*(cas - min_c cas) + min_c cas`, shape (B, T, C+1)."
-    _check_cas(cas); attn = _attn_column(attn, cas)
-    row_min = cas.min(dim=-1, keepdim=True).values   # (B, T, 1)
-    return attn * (cas - row_min) + row_min           # (B, T, C+1)
-
-def weighted_cas(cas, attn):
-    "Plain product `cas * attn` (paper Eq. 9) used at inference, shape (B, T, C+1)."
-    _check_cas(cas); attn = _attn_column(attn, cas)
-    return cas * attn                                 # (B, T, C+1)
+__all__ = ['MUTUAL_METRICS', 'LOSS_TERMS', 'topk_size', 'topk_mil_loss', 'suppressed_cas', 'weighted_cas', 'coactivity_loss', 'attention_distance', 'mutual_loss', 'opposite_loss', 'normalization_loss', 'loss_weights', 'co2net_loss', 'EVIDENCE_CLAMP', 'DELU_LOSS_TERMS', 'DDGNET_LOSS_TERMS', 'exp_evidence', 'relu_evidence', 'video_evidence_logits', 'evidential_video_loss', 'snippet_uncertainty', 'easy_to_hard_curve', 'uncertainty_guide_loss', 'method_loss_weights', 'delu_loss', 'complementary_loss', 'ddgnet_loss']
 
 # %% ../nbs/04_losses.ipynb #685e718d
 def topk_size(n_snippets: int, topk_ratio: float = 7) -> int:
@@ -65,19 +27,24 @@ def topk_mil_loss(cas, labels, *, topk_ratio: float = 7, background: float = 1.0
     target = target / (target.sum(-1, keepdim=True) + 1e-4)
     return -(target * F.log_softmax(video_logits, dim=-1)).sum(-1)                     # (B,)
 
-# %% ../nbs/04_losses.ipynb #1d3855d0
-def _cosine(u, v, eps: float = 1e-12):
-    "Cosine similarity along dim -2 (the feature axis of (..., D, C+1) tensors), norm product clamped at `eps`."
-    dot = (u * v).sum(-2)
-    norms = torch.linalg.vector_norm(u, dim=-2) * torch.linalg.vector_norm(v, dim=-2)
-    return dot / norms.clamp_min(eps)
+# %% ../nbs/04_losses.ipynb #1edb7d02
+def suppressed_cas(cas, attn):
+    "Min-shifted suppressed T-CAM used in training: `attn*(cas - min_c cas) + min_c cas`, shape (B, T, C+1)."
+    _check_cas(cas); attn = _attn_column(attn, cas)
+    row_min = cas.min(dim=-1, keepdim=True).values   # (B, T, 1)
+    return attn * (cas - row_min) + row_min           # (B, T, C+1)
+
+def weighted_cas(cas, attn):
+    "Plain product `cas * attn` (paper Eq. 9) used at inference, shape (B, T, C+1)."
+    _check_cas(cas); attn = _attn_column(attn, cas)
+    return cas * attn                                 # (B, T, C+1)
 
 # %% ../nbs/04_losses.ipynb #4bed0a40
 def coactivity_loss(features, cas_supp, labels, *, n_pairs: int = 3, margin: float = 0.5, eps: float = 1e-12):
-    "W-TALC co-activity similarity loss over the first `n_pairs` pairs (0,1),(2,3),...; features (B,T,D), cas_supp (B,T,C+1), labels (B,C)."
+    "W-TALC co-activity similarity loss over the first `n_pairs` pairs (0,1),(2,3),...; features Z (B,T,2D), cas_supp (B,T,C+1), labels (B,C)."
     _check_cas(cas_supp, 'cas_supp'); _check_labels(labels, cas_supp)
     if not torch.is_tensor(features) or features.dim() != 3 or features.shape[:2] != cas_supp.shape[:2]:
-        raise ValueError(f'features must be (B, T, D) with (B, T) = {tuple(cas_supp.shape[:2])}, '
+        raise ValueError(f'features must be (B, T, 2D) with (B, T) = {tuple(cas_supp.shape[:2])}, '
                          f'got {tuple(getattr(features, "shape", ()))}')
     B, T, _ = cas_supp.shape
     if n_pairs < 0 or 2 * n_pairs > B:
@@ -142,15 +109,6 @@ def loss_weights(*, alpha1: float = 0.8, alpha2: float = 0.8, alpha3: float = 1.
     return {'mil_orig': 1.0, 'mil_supp': 1.0, 'coactivity': alpha3, 'mutual': 1.0 if anet else alpha4,
             'norm': alpha1, 'guide': alpha2}
 
-# %% ../nbs/04_losses.ipynb #b5e54763
-def _check_use(use):
-    "Normalise `use` (a term name or an iterable of names) to a frozenset, rejecting unknown names."
-    use = frozenset((use,) if isinstance(use, str) else use)
-    unknown = use - set(LOSS_TERMS)
-    if unknown: raise ValueError(f'unknown loss terms {sorted(unknown)}; choose from {LOSS_TERMS}')
-    if not use: raise ValueError(f'use must name at least one of {LOSS_TERMS}')
-    return use
-
 # %% ../nbs/04_losses.ipynb #9e0aa2a7
 def co2net_loss(out, labels, *, n_pairs: int = 3, topk_ratio: float = 7, alpha1: float = 0.8, alpha2: float = 0.8,
                 alpha3: float = 1.0, alpha4: float = 1.0, mutual_metric: str = 'mse', use=LOSS_TERMS,
@@ -179,6 +137,48 @@ def co2net_loss(out, labels, *, n_pairs: int = 3, topk_ratio: float = 7, alpha1:
             with torch.no_grad(): terms[name] = compute[name]()
     terms['total'] = sum(weights[name] * terms[name] for name in LOSS_TERMS if name in use)
     return terms
+
+# %% ../nbs/04_losses.ipynb #2fe3f531
+def _check_cas(cas, name='cas'):
+    "Raise ValueError unless `cas` is a (B, T, C+1) floating tensor with T >= 1 and C >= 1."
+    if not torch.is_tensor(cas) or cas.dim() != 3:
+        raise ValueError(f'{name} must be a (B, T, C+1) tensor, got {getattr(cas, "shape", type(cas))}')
+    if cas.shape[1] < 1 or cas.shape[2] < 2:
+        raise ValueError(f'{name} needs T >= 1 snippets and C+1 >= 2 columns, got shape {tuple(cas.shape)}')
+    if not cas.is_floating_point(): raise ValueError(f'{name} must be floating point, got {cas.dtype}')
+
+def _attn_column(attn, like, name='attn'):
+    "Return `attn` as (B, T, 1); accepts (B, T, 1) or (B, T) matching `like` (B, T, ...)."
+    if not torch.is_tensor(attn): raise ValueError(f'{name} must be a tensor, got {type(attn)}')
+    if attn.dim() == 2: attn = attn.unsqueeze(-1)
+    if attn.dim() != 3 or attn.shape[-1] != 1 or attn.shape[:2] != like.shape[:2]:
+        raise ValueError(f'{name} must be (B, T, 1) = {tuple(like.shape[:2]) + (1,)}, got {tuple(attn.shape)}')
+    return attn
+
+def _check_labels(labels, cas):
+    "Raise ValueError unless `labels` is (B, C) for a (B, T, C+1) `cas`."
+    if not torch.is_tensor(labels) or labels.dim() != 2:
+        raise ValueError(f'labels must be a (B, C) tensor, got {getattr(labels, "shape", type(labels))}')
+    B, _, C1 = cas.shape
+    if labels.shape != (B, C1 - 1):
+        raise ValueError(f'labels must be (B, C) = {(B, C1 - 1)} for a T-CAM of shape {tuple(cas.shape)} '
+                         f'(background is the last of the C+1 columns), got {tuple(labels.shape)}')
+
+# %% ../nbs/04_losses.ipynb #1d3855d0
+def _cosine(u, v, eps: float = 1e-12):
+    "Cosine similarity along dim -2 (the feature axis of (..., D, C+1) tensors), norm product clamped at `eps`."
+    dot = (u * v).sum(-2)
+    norms = torch.linalg.vector_norm(u, dim=-2) * torch.linalg.vector_norm(v, dim=-2)
+    return dot / norms.clamp_min(eps)
+
+# %% ../nbs/04_losses.ipynb #b5e54763
+def _check_use(use):
+    "Normalise `use` (a term name or an iterable of names) to a frozenset, rejecting unknown names."
+    use = frozenset((use,) if isinstance(use, str) else use)
+    unknown = use - set(LOSS_TERMS)
+    if unknown: raise ValueError(f'unknown loss terms {sorted(unknown)}; choose from {LOSS_TERMS}')
+    if not use: raise ValueError(f'use must name at least one of {LOSS_TERMS}')
+    return use
 
 # %% ../nbs/13_successors.ipynb #8aad8cd6
 EVIDENCE_CLAMP = 10.0   # exp evidence clamps the logits to +-10 first
