@@ -261,6 +261,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'co2net.localize.select_classes': ('localize.html#select_classes', 'co2net/localize.py'),
                                  'co2net.localize.soft_nms': ('localize.html#soft_nms', 'co2net/localize.py'),
                                  'co2net.localize.soft_nms_naive': ('localize.html#soft_nms_naive', 'co2net/localize.py'),
+                                 'co2net.localize.time_step': ('localize.html#time_step', 'co2net/localize.py'),
                                  'co2net.localize.video_class_scores': ('localize.html#video_class_scores', 'co2net/localize.py'),
                                  'co2net.localize.video_proposals': ('localize.html#video_proposals', 'co2net/localize.py'),
                                  'co2net.localize.write_results_json': ('localize.html#write_results_json', 'co2net/localize.py')},
