@@ -88,6 +88,9 @@ class Config:
     # localization and evaluation
     class_threshold: float = 0.2      # localize the classes whose video score is at least this, in [0, 1]
     gamma: float = 0.2                # weight of the video class score in the OIC proposal score, >= 0
+    n_thresholds: int = 10            # attention thresholds linspace(0.1, 0.9, n) of the tester (DELU's 2024 tester: 20)
+    min_detection_snippets: int = 1   # shortest detection kept, in snippets (DELU's 2024 tester: 2)
+    test_videos: str = 'all'          # 'all', or 'ddgnet': DDG-Net's tester, 210 of the 212 THUMOS14 test videos predicted
     protocol: str = 'co2net'          # 'co2net' | 'seconds' | 'activitynet' (see co2net.evaluate)
     missing_ambiguous: str = 'error'  # THUMOS14 'co2net' protocol without Ambiguous_test.txt: 'error', or 'skip' (labelled)
     selection: str = 'validation'     # 'validation' | 'last' | 'test' (official, optimistic)
@@ -133,12 +136,13 @@ FIELD_RANGES = {  # numeric fields: (test, what the value must be)
     'edl_ratio': _POSITIVE, 'alpha_edl': _NONNEG, 'alpha_uct': _NONNEG, 'amplitude': _NONNEG, 'alpha5': _NONNEG,
     'alpha6': _NONNEG, 'action_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'),
     'background_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'similarity_threshold': (lambda v: -1 <= v <= 1, 'in [-1, 1]'),
-    'graph_topk_ratio': _POSITIVE, 'feature_weight': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'temperature': _POSITIVE,
+    'graph_topk_ratio': _POSITIVE, 'n_thresholds': _POSITIVE, 'min_detection_snippets': _POSITIVE, 'feature_weight': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'temperature': _POSITIVE,
     'seed': (lambda v: 0 <= v < 2**63, 'in [0, 2**63)')}
 FIELD_CHOICES = {'family': ('thumos14', 'activitynet12'), 'fusion': FUSIONS, 'main_context': CONTEXTS,
                  'aux_context': CONTEXTS, 'dropout_placement': tuple(DROPOUT_PLACEMENTS), 'init': INITS,
                  'mutual_metric': MUTUAL_METRICS, 'protocol': tuple(PROTOCOLS),
-                 'missing_ambiguous': MISSING_AMBIGUOUS, 'selection': SELECTIONS, 'method': METHODS}
+                 'missing_ambiguous': MISSING_AMBIGUOUS, 'selection': SELECTIONS, 'method': METHODS,
+                 'test_videos': ('all', 'ddgnet')}   # co2net.predict.TEST_VIDEO_LISTS
 _KINDS = {'int': (int, 'an integer'), 'float': (float, 'a number'), 'bool': (bool, 'true or false'),
           'str': (str, 'a string'), 'dict': (dict, 'a dict'), 'tuple': (tuple, 'a list')}
 

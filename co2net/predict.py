@@ -6,21 +6,47 @@
 from __future__ import annotations
 import numpy as np
 import torch
-from .localize import localize_videos, detections_to_seconds, time_step
+from .localize import OFFICIAL_THRESHOLDS, localize_videos, detections_to_seconds, time_step
 from .evaluate import evaluate_protocol
 
 # %% auto #0
-__all__ = ['predict_videos', 'predict', 'split_videos', 'evaluate_split', 'selection_score', 'headline_average']
+__all__ = ['DDGNET_SKIPPED_TEST_VIDEOS', 'TEST_VIDEO_LISTS', 'attention_thresholds', 'drop_short_detections',
+           'localization_settings', 'predict_videos', 'predict', 'split_videos', 'evaluate_split', 'selection_score',
+           'headline_average']
+
+# %% ../nbs/06a_predict.ipynb #06apip02
+DDGNET_SKIPPED_TEST_VIDEOS = ('video_test_0000270', 'video_test_0001292', 'video_test_0001496')  # DDG-Net's test loader
+TEST_VIDEO_LISTS = ('all', 'ddgnet')
+
+def attention_thresholds(n: int = 10) -> tuple:
+    "The `n` attention thresholds θ of the official testers, linspace(0.1, 0.9, n): 10 (CO2-Net, DDG-Net), 20 (DELU, 2024)."
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f'attention_thresholds: n={n!r} must be an integer >= 1')
+    return tuple(np.linspace(0.1, 0.9, int(n)).tolist())
+
+def drop_short_detections(dets: dict, min_snippets: int = 1) -> dict:
+    "The detections whose length `end - start` is at least `min_snippets` (DELU's 2024 tester: 2; 1 keeps all)."
+    if min_snippets <= 1: return dets
+    keep = (np.asarray(dets['end']) - np.asarray(dets['start'])) >= min_snippets
+    return {k: np.asarray(v)[keep] for k, v in dets.items()}
+
+def localization_settings(cfg) -> dict:
+    "The localization keywords of `predict` / `predict_videos` that a config sets (defaults: the official CO2-Net tester)."
+    return dict(class_threshold=cfg.class_threshold, gamma=cfg.gamma,
+                thresholds=attention_thresholds(getattr(cfg, 'n_thresholds', 10)),
+                min_snippets=getattr(cfg, 'min_detection_snippets', 1))
 
 # %% ../nbs/06a_predict.ipynb #5c90044a
 @torch.no_grad()
 def predict_videos(model: torch.nn.Module, videos, *, class_threshold: float = 0.2, gamma: float = 0.2,
                    device=None, video_scores: dict | None = None, units: str = 'snippets',
-                   seconds_per_row=None, fps=None, stride=None) -> dict:
+                   seconds_per_row=None, fps=None, stride=None, thresholds=OFFICIAL_THRESHOLDS,
+                   min_snippets: int = 1) -> dict:
     """Detections (end exclusive) of `model` on `videos`, (name, features (T, 2D)) pairs; dropout off.
     `video_scores`: a dict that receives {name: (C,) classification scores} (official tester).
     `units`: 'snippets' (feature rows, default) or 'seconds', converted with the time step of a feature row:
-    `seconds_per_row`, or `fps` and `stride` (frames per row); default W-TALC, 16 frames at 25 fps (0.64 s)."""
+    `seconds_per_row`, or `fps` and `stride` (frames per row); default W-TALC, 16 frames at 25 fps (0.64 s).
+    `thresholds` (attention thresholds) and `min_snippets` (shortest detection kept): the official CO2-Net tester by
+    default; see `localization_settings` for a config's, e.g. DELU's 2024 tester."""
     if units not in ('snippets', 'seconds'): raise ValueError(f"predict_videos: units must be 'snippets' or 'seconds', got {units!r}")
     step = dict(seconds_per_row=seconds_per_row, fps=fps, stride=stride)
     if units == 'snippets' and any(v is not None for v in step.values()):
@@ -35,41 +61,49 @@ def predict_videos(model: torch.nn.Module, videos, *, class_threshold: float = 0
             if video_scores is not None:   # softmax over C+1 of the time-max of the T-CAM, background dropped
                 video_scores[str(name)] = torch.softmax(out.cas[0].float().max(0).values, 0)[:-1].cpu().numpy()  # (C,)
             yield str(name), out.cas[0].float().cpu().numpy(), out.attn[0, :, 0].float().cpu().numpy()  # (T, C+1), (T,)
-    try: dets = localize_videos(items(), class_threshold=class_threshold, gamma=gamma)
+    try: dets = drop_short_detections(localize_videos(items(), class_threshold=class_threshold, gamma=gamma,
+                                                      thresholds=thresholds), min_snippets)
     finally: model.train(was_training)
     return detections_to_seconds(dets, **step) if units == 'seconds' else dets
 
 # %% ../nbs/06a_predict.ipynb #d6d62f1c
 def predict(model: torch.nn.Module, ds, idx, *, class_threshold: float = 0.2, gamma: float = 0.2,
             device=None, video_scores: dict | None = None, units: str = 'snippets',
-            seconds_per_row=None, fps=None, stride=None) -> dict:
+            seconds_per_row=None, fps=None, stride=None, thresholds=OFFICIAL_THRESHOLDS, min_snippets: int = 1) -> dict:
     "Detections (snippets, end exclusive; or seconds, see `predict_videos`) of `model` on the videos `idx` of `ds`."
     return predict_videos(model, ((ds.names[i], ds.features(i)) for i in idx), class_threshold=class_threshold,
                           gamma=gamma, device=device, video_scores=video_scores, units=units,
-                          seconds_per_row=seconds_per_row, fps=fps, stride=stride)
+                          seconds_per_row=seconds_per_row, fps=fps, stride=stride, thresholds=thresholds,
+                          min_snippets=min_snippets)
 
 # %% ../nbs/06a_predict.ipynb #e7a00044
-def split_videos(ds, split: str) -> tuple[np.ndarray, np.ndarray]:
+def split_videos(ds, split: str, test_videos: str = 'all') -> tuple[np.ndarray, np.ndarray]:
     """(videos to predict on, videos whose ground truth counts) of a split: 'test', 'validation' or 'train'.
     For 'test' the ground truth is `ds.test_gt_idx`: the test videos plus those dropped as too short
     (ActivityNet1.2: <= 10 snippets), which get no prediction and so count as misses, as in the official
-    evaluation (its ground truth holds every video of the test subset)."""
+    evaluation (its ground truth holds every video of the test subset). `test_videos='ddgnet'`: DDG-Net's tester,
+    which predicts no video of `DDGNET_SKIPPED_TEST_VIDEOS` while their ground truth still counts."""
+    if test_videos not in TEST_VIDEO_LISTS: raise ValueError(f"test_videos must be one of {TEST_VIDEO_LISTS}, got {test_videos!r}")
     if split == 'test':
         if not hasattr(ds, 'test_gt_idx'):
             raise ValueError(f"dataset {type(ds).__name__} has no test_gt_idx (test videos + dropped test videos); "
                              "build it with co2net.data.WtalcDataset / load_dataset")
-        return np.asarray(ds.test_idx, dtype=np.int64), np.asarray(ds.test_gt_idx, dtype=np.int64)
+        idx = np.asarray(ds.test_idx, dtype=np.int64)
+        if test_videos == 'ddgnet': idx = idx[~np.isin(np.asarray(ds.names).astype(str)[idx], DDGNET_SKIPPED_TEST_VIDEOS)]
+        return idx, np.asarray(ds.test_gt_idx, dtype=np.int64)
     if split == 'validation': return np.asarray(ds.val_idx), np.asarray(ds.val_idx)
     if split == 'train': return np.asarray(ds.train_idx), np.asarray(ds.train_idx)
     raise ValueError(f"unknown split {split!r}; expected 'test', 'validation' or 'train'")
 
 def evaluate_split(model, ds, split, cfg, device=None, video_scores: dict | None = None):
-    """(DetectionResult, detections) of `model` on a split ('test', 'validation', 'train') with the config's protocol.
-    A THUMOS14 'co2net' evaluation without an Ambiguous list follows `cfg.missing_ambiguous` (see co2net.evaluate)."""
-    idx, gt_idx = split_videos(ds, split)
-    dets = predict(model, ds, idx, class_threshold=cfg.class_threshold, gamma=cfg.gamma, device=device,
-                   video_scores=video_scores)
-    return evaluate_protocol(ds.ann, gt_idx, dets, protocol=cfg.protocol, missing_ambiguous=cfg.missing_ambiguous), dets
+    """(DetectionResult, detections) of `model` on a split ('test', 'validation', 'train') with the config's protocol
+    and localization settings (`localization_settings`). A THUMOS14 'co2net' evaluation without an Ambiguous list
+    follows `cfg.missing_ambiguous` (see co2net.evaluate); DDG-Net's test list (`cfg.test_videos`) is named in the result."""
+    idx, gt_idx = split_videos(ds, split, getattr(cfg, 'test_videos', 'all'))
+    dets = predict(model, ds, idx, device=device, video_scores=video_scores, **localization_settings(cfg))
+    data = (f'{len(idx)} of {len(gt_idx)} {split} videos predicted (DDG-Net test list), ground truth of all {len(gt_idx)}'
+            if len(idx) < len(gt_idx) and getattr(cfg, 'test_videos', 'all') != 'all' else None)
+    return evaluate_protocol(ds.ann, gt_idx, dets, protocol=cfg.protocol, data=data, missing_ambiguous=cfg.missing_ambiguous), dets
 
 # %% ../nbs/06a_predict.ipynb #e7a00045
 def selection_score(result, family: str = 'thumos14') -> float:

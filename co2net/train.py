@@ -238,7 +238,7 @@ def evaluation_record(model, ds, split: str, cfg: Config, device, it: int) -> di
     "The metrics-log record of one evaluation: detection mAP (protocol of `cfg`) and classification mAP (official tester)."
     scores = {}
     res, _ = evaluate_split(model, ds, split, cfg, device, video_scores=scores)
-    idx = split_videos(ds, split)[0]
+    idx = split_videos(ds, split, cfg.test_videos)[0]
     labels = np.asarray(ds.labels)[idx]
     cls = (100 * classification_map(np.stack([scores[str(ds.names[i])] for i in idx]), labels)
            if len(idx) and labels.any() else float('nan'))

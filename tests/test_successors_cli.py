@@ -165,3 +165,20 @@ def test_detect_with_official_successor_checkpoints(tmp_path):
                         '--out', str(tmp_path/'x.json'), '--device', 'cpu'], cwd=tmp_path, capture_output=True, text=True, env=ENV)
     assert p.returncode != 0 and 'best_Thumos14.pkl' in p.stderr and 'Traceback' not in p.stderr, p.stderr
     assert not (tmp_path/'x.json').exists()
+
+
+def test_testers_of_delu_and_ddgnet_are_config_options():
+    "DELU's 2024 tester and DDG-Net's 210-video list are opt-in settings; the defaults are the official CO2-Net tester."
+    import numpy as np
+    from co2net import get_config
+    from co2net.config import FIELD_CHOICES
+    from co2net.localize import OFFICIAL_THRESHOLDS
+    from co2net.predict import localization_settings, TEST_VIDEO_LISTS, attention_thresholds
+    assert FIELD_CHOICES['test_videos'] == TEST_VIDEO_LISTS
+    for preset in PUBLISHED:
+        s = localization_settings(get_config(preset))
+        assert s['thresholds'] == OFFICIAL_THRESHOLDS and s['min_snippets'] == 1 and get_config(preset).test_videos == 'all'
+    s = localization_settings(get_config('delu-thumos14', n_thresholds=20, min_detection_snippets=2))
+    assert s['thresholds'] == tuple(np.linspace(0.1, 0.9, 20).tolist()) == attention_thresholds(20) and s['min_snippets'] == 2
+    with pytest.raises(ValueError, match="test_videos='ddg': must be one of"): get_config('ddgnet-thumos14', test_videos='ddg')
+    with pytest.raises(ValueError, match='n_thresholds=0: must be > 0'): get_config('delu-thumos14', n_thresholds=0)
