@@ -15,9 +15,9 @@ from .safe_files import (UnsafeFileError, load_npy, atomic_write, check_feature_
 
 # %% auto #0
 __all__ = ['FPS', 'SNIPPET_FRAMES', 'SECONDS_PER_SNIPPET', 'ANNOTATION_FILES', 'AMBIGUOUS_FILE', 'THUMOS14_CLASSES',
-           'DATA_PRESETS', 'secs_to_snippets', 'snippets_to_secs', 'Annotations', 'load_annotations', 'multihot',
-           'DataPreset', 'get_data_preset', 'split_indices', 'stratified_split', 'WtalcDataset', 'load_dataset',
-           'snippet_strata', 'sample_snippets', 'uniform_snippets', 'PairBatchSampler', 'load_batch', 'take_rows',
+           'DATA_PRESETS', 'secs_to_snippets', 'snippets_to_secs', 'multihot', 'snippet_strata', 'sample_snippets',
+           'uniform_snippets', 'load_batch', 'Annotations', 'load_annotations', 'DataPreset', 'get_data_preset',
+           'split_indices', 'stratified_split', 'WtalcDataset', 'load_dataset', 'PairBatchSampler', 'take_rows',
            'ArrayFeatureStore', 'FolderFeatureStore', 'validate_features', 'ground_truth', 'read_ambiguous',
            'write_ambiguous', 'write_annotations', 'open_features', 'convert_features']
 
@@ -34,6 +34,56 @@ def secs_to_snippets(x, round=True) -> np.ndarray:
 def snippets_to_secs(x) -> np.ndarray:
     "Snippet positions -> seconds (float64 array), `x*16/25`."
     return np.asarray(x, dtype=np.float64) * SNIPPET_FRAMES / FPS
+
+# %% ../nbs/00_data.ipynb #5fa8876b
+def multihot(label_lists, classes) -> np.ndarray:
+    "Multi-hot matrix (N, C) float32 from per-video lists of class names (classlist order)."
+    index = {c: k for k, c in enumerate(classes)}
+    out = np.zeros((len(label_lists), len(classes)), dtype=np.float32)
+    for i, labs in enumerate(label_lists):
+        for l in labs:
+            if l not in index: raise ValueError(f'video #{i}: unknown class name {l!r} (classes: {list(classes)[:5]}...)')
+            out[i, index[l]] = 1.0
+    return out
+
+# %% ../nbs/00_data.ipynb #9d3fbc28
+def snippet_strata(n_total, n_out):
+    "Inclusive bounds (lo, hi), int64 (n_out,), of the candidates of each sampled position (official `random_perturb`)."
+    if n_total < 1: raise ValueError(f'cannot sample snippets from an empty video (n_total={n_total})')
+    lo = np.arange(n_out, dtype=np.int64) * n_total // n_out  # floor(s_j)
+    hi = np.empty_like(lo)
+    hi[:-1] = lo[1:]  # floor(s_{j+1}), inclusive
+    if n_out: hi[-1] = max(lo[-1], n_total - 1)  # last position: up to the last snippet
+    return lo, hi
+
+# %% ../nbs/00_data.ipynb #d0032
+def sample_snippets(n_total, n_out, rng=None, u=None) -> np.ndarray:
+    "Official stratified random resampling of `n_total` snippets to `n_out` indices, int64 (n_out,), vectorised."
+    if n_total == n_out: return np.arange(n_out, dtype=np.int64)
+    lo, hi = snippet_strata(n_total, n_out)
+    if u is None: u = np.random.default_rng(rng).random(n_out)  # rng: Generator, seed or None
+    pick = (np.asarray(u) * (hi - lo + 1)).astype(np.int64)
+    return lo + np.minimum(pick, hi - lo)
+
+def uniform_snippets(n_total, n_out) -> np.ndarray:
+    "Deterministic variant: the lower end of every stratum, floor(j*L/N), int64 (n_out,)."
+    return snippet_strata(n_total, n_out)[0]
+
+# %% ../nbs/00_data.ipynb #c5d07843
+def load_batch(ds: WtalcDataset, indices, n_snippets, rng=None, out=None):
+    "Training batch: x float32 (B, n_snippets, 2D) resampled as the official `random_perturb`, y float32 (B, C) multi-hot labels."
+    rng = np.random.default_rng(rng)
+    shape = (len(indices), n_snippets, ds.feature_dim)
+    if out is not None and (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous):
+        raise ValueError(f'load_batch: out must be a C-contiguous float32 array of shape {shape}, got {out.dtype} {out.shape}')
+    x = np.empty(shape, dtype=np.float32) if out is None else out  # (B, N, 2D)
+    gather = getattr(getattr(ds, 'store', None), 'gather', None)  # any object with features/n_snippets/labels works too
+    for b, i in enumerate(indices):
+        rows = sample_snippets(ds.n_snippets(i), n_snippets, rng)  # (N,)
+        if gather is not None: gather(i, rows, out=x[b])
+        else: x[b] = ds.features(i)[rows]
+    y = ds.labels[np.asarray(indices, dtype=np.int64)]  # (B, C)
+    return torch.from_numpy(x), torch.from_numpy(y)
 
 # %% ../nbs/00_data.ipynb #579ef801
 @dataclass
@@ -84,17 +134,6 @@ def load_annotations(folder) -> Annotations:
 THUMOS14_CLASSES = ('BaseballPitch', 'BasketballDunk', 'Billiards', 'CleanAndJerk', 'CliffDiving', 'CricketBowling',
                     'CricketShot', 'Diving', 'FrisbeeCatch', 'GolfSwing', 'HammerThrow', 'HighJump', 'JavelinThrow',
                     'LongJump', 'PoleVault', 'Shotput', 'SoccerPenalty', 'TennisSwing', 'ThrowDiscus', 'VolleyballSpiking')
-
-# %% ../nbs/00_data.ipynb #5fa8876b
-def multihot(label_lists, classes) -> np.ndarray:
-    "Multi-hot matrix (N, C) float32 from per-video lists of class names (classlist order)."
-    index = {c: k for k, c in enumerate(classes)}
-    out = np.zeros((len(label_lists), len(classes)), dtype=np.float32)
-    for i, labs in enumerate(label_lists):
-        for l in labs:
-            if l not in index: raise ValueError(f'video #{i}: unknown class name {l!r} (classes: {list(classes)[:5]}...)')
-            out[i, index[l]] = 1.0
-    return out
 
 # %% ../nbs/00_data.ipynb #8300dfe3
 @dataclass(frozen=True)
@@ -196,28 +235,6 @@ def load_dataset(root, name, preset='thumos14', features=None, feature_dim: int 
         else: raise FileNotFoundError(f'no features for {name}: neither {file} nor {folder}/ exists')
     return WtalcDataset(ann, features, preset, feature_dim=feature_dim, **kwargs)
 
-# %% ../nbs/00_data.ipynb #9d3fbc28
-def snippet_strata(n_total, n_out):
-    "Inclusive bounds (lo, hi), int64 (n_out,), of the candidates of each sampled position (official `random_perturb`)."
-    if n_total < 1: raise ValueError(f'cannot sample snippets from an empty video (n_total={n_total})')
-    lo = np.arange(n_out, dtype=np.int64) * n_total // n_out  # floor(s_j)
-    hi = np.empty_like(lo)
-    hi[:-1] = lo[1:]  # floor(s_{j+1}), inclusive
-    if n_out: hi[-1] = max(lo[-1], n_total - 1)  # last position: up to the last snippet
-    return lo, hi
-
-def sample_snippets(n_total, n_out, rng=None, u=None) -> np.ndarray:
-    "Official stratified random resampling of `n_total` snippets to `n_out` indices, int64 (n_out,), vectorised."
-    if n_total == n_out: return np.arange(n_out, dtype=np.int64)
-    lo, hi = snippet_strata(n_total, n_out)
-    if u is None: u = np.random.default_rng(rng).random(n_out)  # rng: Generator, seed or None
-    pick = (np.asarray(u) * (hi - lo + 1)).astype(np.int64)
-    return lo + np.minimum(pick, hi - lo)
-
-def uniform_snippets(n_total, n_out) -> np.ndarray:
-    "Deterministic variant: the lower end of every stratum, floor(j*L/N), int64 (n_out,)."
-    return snippet_strata(n_total, n_out)[0]
-
 # %% ../nbs/00_data.ipynb #813a85b8
 class PairBatchSampler(torch.utils.data.Sampler):
     "Batches of dataset indices: `n_pairs` same-class pairs first (classes drawn with replacement), then random fill."
@@ -248,22 +265,6 @@ class PairBatchSampler(torch.utils.data.Sampler):
     def __len__(self):
         if self.n_batches is None: raise TypeError('PairBatchSampler with n_batches=None is endless and has no length')
         return self.n_batches
-
-# %% ../nbs/00_data.ipynb #c5d07843
-def load_batch(ds: WtalcDataset, indices, n_snippets, rng=None, out=None):
-    "Training batch: x float32 (B, n_snippets, 2D) resampled as the official `random_perturb`, y float32 (B, C) multi-hot labels."
-    rng = np.random.default_rng(rng)
-    shape = (len(indices), n_snippets, ds.feature_dim)
-    if out is not None and (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous):
-        raise ValueError(f'load_batch: out must be a C-contiguous float32 array of shape {shape}, got {out.dtype} {out.shape}')
-    x = np.empty(shape, dtype=np.float32) if out is None else out  # (B, N, 2D)
-    gather = getattr(getattr(ds, 'store', None), 'gather', None)  # any object with features/n_snippets/labels works too
-    for b, i in enumerate(indices):
-        rows = sample_snippets(ds.n_snippets(i), n_snippets, rng)  # (N,)
-        if gather is not None: gather(i, rows, out=x[b])
-        else: x[b] = ds.features(i)[rows]
-    y = ds.labels[np.asarray(indices, dtype=np.int64)]  # (B, C)
-    return torch.from_numpy(x), torch.from_numpy(y)
 
 # %% ../nbs/00_data.ipynb #6050d65c
 def take_rows(src: np.ndarray, rows, out: np.ndarray) -> np.ndarray:

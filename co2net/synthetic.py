@@ -12,11 +12,11 @@ import numpy as np
 from .data import Annotations, load_annotations, write_annotations, secs_to_snippets, THUMOS14_CLASSES
 
 # %% auto #0
-__all__ = ['SUBSETS', 'DEMO_CONFIG', 'DEMO_NAME', 'SAMPLE_NAME', 'SAMPLE_CONFIG', 'feature_stats', 'stats_table',
-           'SyntheticConfig', 'subsample_annotations', 'take_videos', 'synthetic_annotations', 'ar1_noise',
-           'segment_envelope', 'ModalityWorld', 'FeatureWorld', 'make_world', 'video_features', 'n_snippets_for',
-           'video_spec', 'generate_features', 'make_synthetic_dataset', 'file_digests', 'distractor_episodes',
-           'fit_linear_probe', 'probe_dataset', 'demo_annotations', 'make_demo_dataset', 'make_data_sample']
+__all__ = ['SUBSETS', 'DEMO_CONFIG', 'DEMO_NAME', 'SAMPLE_NAME', 'SAMPLE_CONFIG', 'feature_stats', 'stats_table', 'ar1_noise',
+           'segment_envelope', 'n_snippets_for', 'video_spec', 'generate_features', 'file_digests', 'SyntheticConfig',
+           'ModalityWorld', 'FeatureWorld', 'make_world', 'video_features', 'subsample_annotations', 'take_videos',
+           'synthetic_annotations', 'make_synthetic_dataset', 'distractor_episodes', 'fit_linear_probe',
+           'probe_dataset', 'demo_annotations', 'make_demo_dataset', 'make_data_sample']
 
 # %% ../nbs/01_synthetic.ipynb #ea5a5e9c
 def feature_stats(x: np.ndarray) -> dict:
@@ -34,13 +34,63 @@ def feature_stats(x: np.ndarray) -> dict:
                          kurtosis=((h - h.mean())**4).mean() / h.var()**2)
     return out
 
-def stats_table(named: dict) -> str:
-    "A text table of `feature_stats` for several sequences {name: x}."
+def stats_table(named: dict, halves=('rgb', 'flow')) -> str:
+    "A text table of `feature_stats` for several sequences {name: x}; `halves` labels the first and the second half."
     rows = [f"{'sequence':<14}{'mod':<6}{'zeros':>7}{'mean_span':>10}{'adj_cos':>9}{'tail':>7}{'kurtosis':>9}"]
     for name, x in named.items():
-        for mod, s in feature_stats(x).items():
+        for mod, s in zip(halves, feature_stats(x).values()):
             rows.append(f"{name:<14}{mod:<6}{s['zeros']:>7.3f}{s['mean_span']:>10.2f}{s['adj_cos']:>9.3f}{s['tail']:>7.1f}{s['kurtosis']:>9.1f}")
     return '\n'.join(rows)
+
+# %% ../nbs/01_synthetic.ipynb #fc1127f3
+def ar1_noise(rng, T: int, D: int, rho: float) -> np.ndarray:
+    "Unit-variance AR(1) noise (T, D) with lag-1 correlation `rho`."
+    eps = rng.standard_normal((T, D))
+    out = np.empty((T, D)); out[0] = eps[0]
+    c = np.sqrt(1 - rho**2)
+    for t in range(1, T): out[t] = rho * out[t - 1] + c * eps[t]
+    return out
+
+# %% ../nbs/01_synthetic.ipynb #s1011
+def segment_envelope(T: int, start: float, end: float, edge: float = 1.0) -> np.ndarray:
+    "Soft indicator (T,) of [start, end) in snippets, evaluated at snippet centres t+0.5; `edge`=0 gives a hard box."
+    t = np.arange(T) + 0.5
+    if edge <= 0: return ((t >= start) & (t < end)).astype(np.float64)
+    return np.clip(np.minimum(t - start, end - t) / edge + 0.5, 0, 1)
+
+# %% ../nbs/01_synthetic.ipynb #a88eea86
+def n_snippets_for(duration_secs: float, min_snippets: int = 2) -> int:
+    "Number of feature rows of a video of this duration (one per 16 frames at 25 fps)."
+    return max(int(min_snippets), int(secs_to_snippets(duration_secs)))
+
+def video_spec(ann: Annotations, i: int, min_snippets: int = 2):
+    "Inputs of `video_features` for video `i`: (T, segments (K, 2) in snippets, segment class indices, video class indices)."
+    index = {c: k for k, c in enumerate(ann.classes)}
+    T = n_snippets_for(ann.duration[i], min_snippets)
+    seg = secs_to_snippets(np.asarray(ann.segments[i], dtype=np.float64).reshape(-1, 2), round=False)
+    try:
+        seg_cls = [index[l] for l in ann.segment_labels[i]]
+        vid_cls = [index[l] for l in ann.labels_all[i]] or sorted(set(seg_cls))
+    except KeyError as e: raise ValueError(f'video {ann.names[i]}: unknown class name {e.args[0]!r}') from None
+    if len(seg_cls) != len(seg): raise ValueError(f'video {ann.names[i]}: {len(seg)} segments but {len(seg_cls)} segment labels')
+    return T, seg, seg_cls, vid_cls
+
+# %% ../nbs/01_synthetic.ipynb #s1031
+def generate_features(ann: Annotations, cfg: SyntheticConfig = None, seed: int = 0, world: FeatureWorld = None,
+                      return_parts: bool = False):
+    "Yield (video name, features (T_i, 2D) float32[, parts]) for every video of `ann`, in order."
+    cfg = cfg or SyntheticConfig()
+    world = world or make_world(cfg, len(ann.classes), seed)
+    for i, name in enumerate(ann.names):
+        out = video_features(world, *video_spec(ann, i, cfg.min_snippets), np.random.default_rng([seed, 1, i]),
+                             return_parts=return_parts)
+        yield (str(name), *out) if return_parts else (str(name), out)
+
+# %% ../nbs/01_synthetic.ipynb #7942d101
+def file_digests(root) -> dict:
+    "SHA-256 of every file under `root` {relative path: hex digest}, to compare generated sets."
+    root = Path(root)
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob('*')) if p.is_file()}
 
 # %% ../nbs/01_synthetic.ipynb #2abcdf1f
 @dataclass
@@ -93,112 +143,6 @@ class SyntheticConfig:
             v = getattr(self, f)
             if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
                 raise ValueError(f'SyntheticConfig.{f} must be a finite number >= 0, got {v!r}')
-
-# %% ../nbs/01_synthetic.ipynb #979af47a
-def _round_robin(rng, idx, labels, n, classes):
-    "Pick `n` of `idx` (sorted result), cycling over classes in random order so that each is covered."
-    by_class = {c: [i for i in rng.permutation(idx) if c in labels[i]] for c in classes}
-    order, chosen = list(rng.permutation(len(classes))), []
-    rest = [i for i in rng.permutation(idx)]
-    while len(chosen) < min(n, len(idx)):
-        progressed = False
-        for ci in order:
-            cand = [i for i in by_class[classes[ci]] if i not in chosen]
-            if cand and len(chosen) < n: chosen.append(cand[0]); progressed = True
-        if not progressed:  # classes exhausted: fill with anything left
-            chosen += [i for i in rest if i not in chosen][:n - len(chosen)]
-    return sorted(chosen)
-
-def subsample_annotations(ann: Annotations, n_videos: int | None = None, time_scale: float = 1.0,
-                          max_duration: float | None = None, seed: int = 0, round_secs: int = 2) -> Annotations:
-    "Keep `n_videos` videos (per-subset proportions, class round-robin) no longer than `max_duration` s, times x `time_scale`."
-    if time_scale <= 0: raise ValueError(f'time_scale must be > 0, got {time_scale}')
-    rng = np.random.default_rng([seed, 2])
-    ok = np.arange(len(ann)) if max_duration is None else np.flatnonzero(np.asarray(ann.duration) <= max_duration)
-    if n_videos is None: keep = ok
-    else:
-        if not 0 < n_videos <= len(ok): raise ValueError(f'n_videos={n_videos}: only {len(ok)} videos qualify (max_duration={max_duration})')
-        subsets, counts = np.unique(ann.subset[ok], return_counts=True)
-        share = np.floor(n_videos * counts / counts.sum()).astype(int)
-        share[np.argsort(-counts)[:n_videos - share.sum()]] += 1  # distribute the remainder
-        labels = [set(l) | set(s) for l, s in zip(ann.labels_all, ann.segment_labels)]
-        keep = sorted(sum((_round_robin(rng, ok[ann.subset[ok] == s], labels, k, ann.classes)
-                           for s, k in zip(subsets, share)), []))
-    return take_videos(ann, keep, time_scale, round_secs)
-
-def take_videos(ann: Annotations, idx, time_scale: float = 1.0, round_secs: int | None = None) -> Annotations:
-    "The videos `idx` of `ann` (in that order), all times multiplied by `time_scale` (and rounded to `round_secs` decimals)."
-    idx = np.asarray(idx, dtype=int).reshape(-1)
-    def r(a):
-        a = np.asarray(a, dtype=np.float64) * time_scale
-        return a if round_secs is None else np.round(a, round_secs)
-    amb = None
-    if ann.ambiguous is not None:
-        amb = {n: r(ann.ambiguous[n]).reshape(-1, 2) for n in ann.names[idx] if n in ann.ambiguous}
-    extra = {k: np.asarray(v)[idx] for k, v in ann.extra.items() if len(v) == len(ann)}
-    return Annotations(names=np.asarray(ann.names)[idx].copy(), classes=list(ann.classes),
-                       subset=np.asarray(ann.subset)[idx].copy(), duration=r(np.asarray(ann.duration)[idx]),
-                       segments=[r(ann.segments[i]).reshape(-1, 2) for i in idx],
-                       segment_labels=[list(ann.segment_labels[i]) for i in idx],
-                       labels_all=[list(ann.labels_all[i]) for i in idx], ambiguous=amb, extra=extra,
-                       duration_column=ann.duration_column)
-
-# %% ../nbs/01_synthetic.ipynb #f70b460f
-SUBSETS = {'thumos14': ('validation', 'test'), 'activitynet12': ('training', 'validation')}
-
-def _place_segments(rng, duration, lengths, min_gap=0.5):
-    "Non-overlapping [start, end] (sorted) of the given lengths inside [0, duration]; lengths shrink if they do not fit."
-    lengths = np.asarray(lengths, dtype=np.float64)
-    room = duration - min_gap * (len(lengths) + 1)
-    if lengths.sum() > 0.8 * room: lengths = lengths * 0.8 * room / lengths.sum()
-    gaps = rng.dirichlet(np.ones(len(lengths) + 1)) * (room - lengths.sum()) + min_gap
-    starts = np.cumsum(gaps[:-1]) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return np.stack([starts, starts + lengths], 1)
-
-def synthetic_annotations(n_videos: int = 40, n_classes: int = 20, duration=(20., 60.), segments_per_video=(1, 4),
-                          segment_duration=(1.5, 6.), test_fraction: float = 0.5, multi_label: float = 0.1,
-                          class_names=None, preset: str = 'thumos14', seed: int = 0, round_secs: int = 2) -> Annotations:
-    "A fully synthetic annotation set: durations/segment lengths log-uniform in the given ranges (seconds)."
-    if preset not in SUBSETS: raise ValueError(f'preset must be one of {list(SUBSETS)}, got {preset!r}')
-    if class_names is None: class_names = THUMOS14_CLASSES if n_classes == 20 else [f'Action{c:03d}' for c in range(n_classes)]
-    classes = sorted(class_names)
-    if len(classes) != n_classes: raise ValueError(f'{len(classes)} class names for n_classes={n_classes}')
-    rng = np.random.default_rng([seed, 3])
-    n_test = int(round(n_videos * test_fraction)); n_train = n_videos - n_test
-    subset = np.array([SUBSETS[preset][0]] * n_train + [SUBSETS[preset][1]] * n_test)
-    primary = np.concatenate([rng.permutation(np.arange(n) % n_classes) for n in (n_train, n_test)])
-    loguni = lambda lo_hi, size=None: np.exp(rng.uniform(np.log(lo_hi[0]), np.log(lo_hi[1]), size))
-    names, durs, segs, seg_labels, labels_all = [], [], [], [], []
-    for i in range(n_videos):
-        cls = [int(primary[i])]
-        if rng.random() < multi_label and n_classes > 1: cls.append(int((primary[i] + rng.integers(1, n_classes)) % n_classes))
-        d = float(np.round(loguni(duration), round_secs))
-        k = int(rng.integers(segments_per_video[0], segments_per_video[1] + 1))
-        k = max(k, len(cls))
-        lab = [cls[j] if j < len(cls) else cls[rng.integers(len(cls))] for j in range(k)]
-        lab = list(rng.permutation(lab))
-        s = np.round(_place_segments(rng, d, loguni(segment_duration, k)), round_secs)
-        prefix = 'video_test' if subset[i] == 'test' else ('video_validation' if preset == 'thumos14' else 'video')
-        names.append(f'{prefix}_{i:07d}'); durs.append(d); segs.append(s)
-        seg_labels.append([classes[c] for c in lab]); labels_all.append(sorted({classes[c] for c in cls}))
-    return Annotations(names=np.array(names), classes=classes, subset=subset, duration=np.array(durs),
-                       segments=segs, segment_labels=seg_labels, labels_all=labels_all, ambiguous=None,
-                       duration_column=(preset == 'thumos14'))
-
-# %% ../nbs/01_synthetic.ipynb #fc1127f3
-def ar1_noise(rng, T: int, D: int, rho: float) -> np.ndarray:
-    "Unit-variance AR(1) noise (T, D) with lag-1 correlation `rho`."
-    eps = rng.standard_normal((T, D))
-    out = np.empty((T, D)); out[0] = eps[0]
-    c = np.sqrt(1 - rho**2)
-    for t in range(1, T): out[t] = rho * out[t - 1] + c * eps[t]
-    return out
-
-def segment_envelope(T: int, start: float, end: float, edge: float = 1.0) -> np.ndarray:
-    "Soft indicator (T,) of [start, end) in snippets, evaluated at snippet centres t+0.5; `edge`=0 gives a hard box."
-    t = np.arange(T) + 0.5
-    if edge <= 0: return ((t >= start) & (t < end)).astype(np.float64)
-    return np.clip(np.minimum(t - start, end - t) / edge + 0.5, 0, 1)
 
 # %% ../nbs/01_synthetic.ipynb #e4446809
 @dataclass
@@ -302,33 +246,98 @@ def video_features(world: FeatureWorld, T: int, segments, segment_classes, video
     x = np.concatenate(halves, 1).astype(np.float32)  # (T, 2D)
     return (x, parts) if return_parts else x
 
-# %% ../nbs/01_synthetic.ipynb #a88eea86
-def n_snippets_for(duration_secs: float, min_snippets: int = 2) -> int:
-    "Number of feature rows of a video of this duration (one per 16 frames at 25 fps)."
-    return max(int(min_snippets), int(secs_to_snippets(duration_secs)))
+# %% ../nbs/01_synthetic.ipynb #979af47a
+def _round_robin(rng, idx, labels, n, classes):
+    "Pick `n` of `idx` (sorted result), cycling over classes in random order so that each is covered."
+    by_class = {c: [i for i in rng.permutation(idx) if c in labels[i]] for c in classes}
+    order, chosen = list(rng.permutation(len(classes))), []
+    rest = [i for i in rng.permutation(idx)]
+    while len(chosen) < min(n, len(idx)):
+        progressed = False
+        for ci in order:
+            cand = [i for i in by_class[classes[ci]] if i not in chosen]
+            if cand and len(chosen) < n: chosen.append(cand[0]); progressed = True
+        if not progressed:  # classes exhausted: fill with anything left
+            chosen += [i for i in rest if i not in chosen][:n - len(chosen)]
+    return sorted(chosen)
 
-def video_spec(ann: Annotations, i: int, min_snippets: int = 2):
-    "Inputs of `video_features` for video `i`: (T, segments (K, 2) in snippets, segment class indices, video class indices)."
-    index = {c: k for k, c in enumerate(ann.classes)}
-    T = n_snippets_for(ann.duration[i], min_snippets)
-    seg = secs_to_snippets(np.asarray(ann.segments[i], dtype=np.float64).reshape(-1, 2), round=False)
-    try:
-        seg_cls = [index[l] for l in ann.segment_labels[i]]
-        vid_cls = [index[l] for l in ann.labels_all[i]] or sorted(set(seg_cls))
-    except KeyError as e: raise ValueError(f'video {ann.names[i]}: unknown class name {e.args[0]!r}') from None
-    if len(seg_cls) != len(seg): raise ValueError(f'video {ann.names[i]}: {len(seg)} segments but {len(seg_cls)} segment labels')
-    return T, seg, seg_cls, vid_cls
+def subsample_annotations(ann: Annotations, n_videos: int | None = None, time_scale: float = 1.0,
+                          max_duration: float | None = None, seed: int = 0, round_secs: int = 2) -> Annotations:
+    "Keep `n_videos` videos (per-subset proportions, class round-robin) no longer than `max_duration` s, times x `time_scale`."
+    if time_scale <= 0: raise ValueError(f'time_scale must be > 0, got {time_scale}')
+    rng = np.random.default_rng([seed, 2])
+    ok = np.arange(len(ann)) if max_duration is None else np.flatnonzero(np.asarray(ann.duration) <= max_duration)
+    if n_videos is None: keep = ok
+    else:
+        if not 0 < n_videos <= len(ok): raise ValueError(f'n_videos={n_videos}: only {len(ok)} videos qualify (max_duration={max_duration})')
+        subsets, counts = np.unique(ann.subset[ok], return_counts=True)
+        share = np.floor(n_videos * counts / counts.sum()).astype(int)
+        share[np.argsort(-counts)[:n_videos - share.sum()]] += 1  # distribute the remainder
+        labels = [set(l) | set(s) for l, s in zip(ann.labels_all, ann.segment_labels)]
+        keep = sorted(sum((_round_robin(rng, ok[ann.subset[ok] == s], labels, k, ann.classes)
+                           for s, k in zip(subsets, share)), []))
+    return take_videos(ann, keep, time_scale, round_secs)
 
-def generate_features(ann: Annotations, cfg: SyntheticConfig = None, seed: int = 0, world: FeatureWorld = None,
-                      return_parts: bool = False):
-    "Yield (video name, features (T_i, 2D) float32[, parts]) for every video of `ann`, in order."
-    cfg = cfg or SyntheticConfig()
-    world = world or make_world(cfg, len(ann.classes), seed)
-    for i, name in enumerate(ann.names):
-        out = video_features(world, *video_spec(ann, i, cfg.min_snippets), np.random.default_rng([seed, 1, i]),
-                             return_parts=return_parts)
-        yield (str(name), *out) if return_parts else (str(name), out)
+def take_videos(ann: Annotations, idx, time_scale: float = 1.0, round_secs: int | None = None) -> Annotations:
+    "The videos `idx` of `ann` (in that order), all times multiplied by `time_scale` (and rounded to `round_secs` decimals)."
+    idx = np.asarray(idx, dtype=int).reshape(-1)
+    def r(a):
+        a = np.asarray(a, dtype=np.float64) * time_scale
+        return a if round_secs is None else np.round(a, round_secs)
+    amb = None
+    if ann.ambiguous is not None:
+        amb = {n: r(ann.ambiguous[n]).reshape(-1, 2) for n in ann.names[idx] if n in ann.ambiguous}
+    extra = {k: np.asarray(v)[idx] for k, v in ann.extra.items() if len(v) == len(ann)}
+    return Annotations(names=np.asarray(ann.names)[idx].copy(), classes=list(ann.classes),
+                       subset=np.asarray(ann.subset)[idx].copy(), duration=r(np.asarray(ann.duration)[idx]),
+                       segments=[r(ann.segments[i]).reshape(-1, 2) for i in idx],
+                       segment_labels=[list(ann.segment_labels[i]) for i in idx],
+                       labels_all=[list(ann.labels_all[i]) for i in idx], ambiguous=amb, extra=extra,
+                       duration_column=ann.duration_column)
 
+# %% ../nbs/01_synthetic.ipynb #f70b460f
+SUBSETS = {'thumos14': ('validation', 'test'), 'activitynet12': ('training', 'validation')}
+
+def _place_segments(rng, duration, lengths, min_gap=0.5):
+    "Non-overlapping [start, end] (sorted) of the given lengths inside [0, duration]; lengths shrink if they do not fit."
+    lengths = np.asarray(lengths, dtype=np.float64)
+    room = duration - min_gap * (len(lengths) + 1)
+    if lengths.sum() > 0.8 * room: lengths = lengths * 0.8 * room / lengths.sum()
+    gaps = rng.dirichlet(np.ones(len(lengths) + 1)) * (room - lengths.sum()) + min_gap
+    starts = np.cumsum(gaps[:-1]) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.stack([starts, starts + lengths], 1)
+
+def synthetic_annotations(n_videos: int = 40, n_classes: int = 20, duration=(20., 60.), segments_per_video=(1, 4),
+                          segment_duration=(1.5, 6.), test_fraction: float = 0.5, multi_label: float = 0.1,
+                          class_names=None, preset: str = 'thumos14', seed: int = 0, round_secs: int = 2) -> Annotations:
+    "A fully synthetic annotation set: durations/segment lengths log-uniform in the given ranges (seconds)."
+    if preset not in SUBSETS: raise ValueError(f'preset must be one of {list(SUBSETS)}, got {preset!r}')
+    if class_names is None: class_names = THUMOS14_CLASSES if n_classes == 20 else [f'Action{c:03d}' for c in range(n_classes)]
+    classes = sorted(class_names)
+    if len(classes) != n_classes: raise ValueError(f'{len(classes)} class names for n_classes={n_classes}')
+    rng = np.random.default_rng([seed, 3])
+    n_test = int(round(n_videos * test_fraction)); n_train = n_videos - n_test
+    subset = np.array([SUBSETS[preset][0]] * n_train + [SUBSETS[preset][1]] * n_test)
+    primary = np.concatenate([rng.permutation(np.arange(n) % n_classes) for n in (n_train, n_test)])
+    loguni = lambda lo_hi, size=None: np.exp(rng.uniform(np.log(lo_hi[0]), np.log(lo_hi[1]), size))
+    names, durs, segs, seg_labels, labels_all = [], [], [], [], []
+    for i in range(n_videos):
+        cls = [int(primary[i])]
+        if rng.random() < multi_label and n_classes > 1: cls.append(int((primary[i] + rng.integers(1, n_classes)) % n_classes))
+        d = float(np.round(loguni(duration), round_secs))
+        k = int(rng.integers(segments_per_video[0], segments_per_video[1] + 1))
+        k = max(k, len(cls))
+        lab = [cls[j] if j < len(cls) else cls[rng.integers(len(cls))] for j in range(k)]
+        lab = list(rng.permutation(lab))
+        s = np.round(_place_segments(rng, d, loguni(segment_duration, k)), round_secs)
+        prefix = 'video_test' if subset[i] == 'test' else ('video_validation' if preset == 'thumos14' else 'video')
+        names.append(f'{prefix}_{i:07d}'); durs.append(d); segs.append(s)
+        seg_labels.append([classes[c] for c in lab]); labels_all.append(sorted({classes[c] for c in cls}))
+    return Annotations(names=np.array(names), classes=classes, subset=subset, duration=np.array(durs),
+                       segments=segs, segment_labels=seg_labels, labels_all=labels_all, ambiguous=None,
+                       duration_column=(preset == 'thumos14'))
+
+# %% ../nbs/01_synthetic.ipynb #s1042
 def _object_array(items) -> np.ndarray:
     a = np.empty(len(items), dtype=object)
     for i, x in enumerate(items): a[i] = x
@@ -353,12 +362,6 @@ def make_synthetic_dataset(root, name: str, ann: Annotations, cfg: SyntheticConf
     else:
         np.save(feats, _object_array([x for _, x in generate_features(ann, cfg, seed)]), allow_pickle=True)
     return root
-
-# %% ../nbs/01_synthetic.ipynb #7942d101
-def file_digests(root) -> dict:
-    "SHA-256 of every file under `root` {relative path: hex digest}, to compare generated sets."
-    root = Path(root)
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob('*')) if p.is_file()}
 
 # %% ../nbs/01_synthetic.ipynb #b3855579
 def distractor_episodes(rng, background: np.ndarray, rate: float, length: float, edge: float = 1.0) -> np.ndarray:
