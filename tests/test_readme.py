@@ -38,9 +38,11 @@ def test_python_example_gives_detections_in_seconds(tmp_path):
     assert scores == sorted(scores, reverse=True)                        # best first
     assert {d['label'] for d in dets} <= set(THUMOS14_CLASSES)
     T = np.load(ROOT/'data_samples'/'i3d_real'/'highjump.npy').shape[0]
-    for d in dets:                                                      # seconds on the 0.64 s snippet grid
-        s, e = np.array(d['segment']) / SECONDS_PER_SNIPPET
-        assert 0 <= s < e <= T and abs(s - round(s)) < 1e-9 and abs(e - round(e)) < 1e-9
+    step = 24.2 / T                                                     # the source video's duration over its rows
+    assert js['time_step']['seconds_per_row'] == pytest.approx(step)     # the file says which time step made its seconds
+    for d in dets:                                                      # seconds on the file's own row grid, within 24.2 s
+        s, e = np.array(d['segment']) / step
+        assert 0 <= s < e <= T + 1e-6 and abs(s - round(s)) < 1e-6 and abs(e - round(e)) < 1e-6
     assert 'Kinetics' not in json.dumps(js['external_data'])            # the example states no feature source
 
 def test_official_protocol_command_trains_on_all_training_videos(tmp_path):
