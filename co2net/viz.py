@@ -444,7 +444,7 @@ def proposals(self: ProposalExplorer) -> dict:
     "Proposals of the current video, class and threshold: label, start, end (snippets, end exclusive), score, inner, outer, p."
     cas, attn = self.videos[self.video_w.value]
     c, thr = int(self.class_w.value), float(self.threshold_w.value)
-    wcas = cas * attn[:, None]                                             # (T, C+1)  W = S * a
+    wcas = cas * attn[:, None]                                             # (T, C+1)  Ŝ = S * a
     p = video_class_scores(wcas, self.topk_ratio)                          # (C,)
     _, start, end = attention_runs(attn, [thr])                            # inclusive ends
     score = oic_scores(wcas[:, [c]], p[[c]], start, end, self.outer_ratio, self.gamma)[:, 0]
