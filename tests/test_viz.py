@@ -70,6 +70,29 @@ def test_explorer_without_plot_has_no_picture():
     assert ex.snapshot()[0].data == ex.table.value        # the snapshot is the table alone
 
 
+def test_plot_matches_colours_are_the_evaluators_matches():
+    "Rows in score order, green exactly where the evaluator counts a match (a duplicate falls back at 0.1, not at 0.5)."
+    from co2net.viz import plot_matches
+    gt = {'video': np.array(['a', 'a']), 'label': np.array([0, 0]), 'start': np.array([0., 10.]), 'end': np.array([10., 20.])}
+    dets = {'video': np.array(['a'] * 3), 'label': np.zeros(3, int), 'start': np.array([2., 0., 0.]),
+            'end': np.array([12., 10., 10.]), 'score': np.array([0.8, 0.9, 0.7])}      # in score order: [0,10), [2,12), [0,10)
+    for t_iou, expected in ((0.1, ['tp', 'tp', 'fp']), (0.5, ['tp', 'fp', 'fp'])):
+        ax = plot_matches(gt, dets, t_iou).axes[0]
+        rows = sorted((p.get_y(), p.get_gid()) for p in ax.patches if p.get_gid() in ('tp', 'fp'))
+        assert [gid for _, gid in rows] == expected, (t_iou, rows)
+        scores_tious = [t.get_text().split() for t in ax.texts if t.get_text().count('.') == 2]
+        assert scores_tious == [['0.90', '1.00'], ['0.80', '0.67'], ['0.70', '1.00']]   # best tIoU of [2,12): 8/12
+
+
+def test_gate_heatmaps_have_a_colour_bar_on_the_0_1_scale():
+    from co2net.viz import plot_gates
+    gates = {'rgb': np.full((5, 3), 0.2), 'flow': np.linspace(0, 1, 15).reshape(5, 3)}
+    fig = plot_gates(gates)
+    assert len(fig.axes) == 5 and fig.axes[-1].get_ylabel() == 'gate value'          # maps, mean bars, one colour bar
+    assert tuple(fig.axes[-1].get_ylim()) == (0.0, 1.0)
+    assert [ax.images[0].get_clim() for ax in (fig.axes[0], fig.axes[2])] == [(0, 1), (0, 1)]
+
+
 def chapter_setup_cell() -> str:
     "The hidden setup cell of the chapter: the one that holds the figure settings."
     cells = json.loads(CHAPTER.read_text())['cells']
