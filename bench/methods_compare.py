@@ -3,7 +3,7 @@
 Usage (from the repository root):
   python bench/methods_compare.py [--seeds 0 1 2 3 4] [--data demo distractors] [--distractor-strength 1]
                                   [--evidence-scale 0.6] [--runs runs/methods_compare] [--out bench/results]
-                                  [--backend auto|local|ray] [--ray-cpus N]
+                                  [--backend auto|local|ray] [--ray-cpus N] [--jobs N]
 
 Every run is the `demo` preset of co2net (synthetic demo data of co2net.synthetic: 200 videos, 100 train / 100
 test, 20 classes, D = 32 channels per modality; Adam, learning rate 3e-3, 600 iterations, batches of 10 videos
@@ -41,7 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_demo_model import demo_method_fields, NAMES
-from co2net.sweep import run_sweep, mean_std, field_value
+import co2net.sweep as sweep
+from co2net.sweep import run_sweep, mean_std, field_value, run_one, failure_record
 from co2net.config import Config
 
 METHODS = ('co2net', 'delu', 'ddgnet')
@@ -167,6 +168,21 @@ def machine_text() -> str:
     return (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores shared with other work "
             f"(load average {load:.1f} at the start), one torch thread per run")
 
+def local_pool(jobs: int):
+    """A drop-in for `co2net.sweep.run_local` that runs `jobs` runs at a time in fresh worker processes (for machines
+    where Ray does not start); every run is the same `run_one` call as in the local backend."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from dataclasses import asdict
+    import multiprocessing
+    def run(todo, on_done):
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as ex:
+            futures = {ex.submit(run_one, asdict(s)): s for s in todo}
+            for f in as_completed(futures):
+                try: rec = f.result()
+                except Exception as e: rec = failure_record(futures[f], e)    # the worker died
+                on_done(futures[f], rec)
+    return run
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
@@ -177,12 +193,16 @@ def main(argv=None):
     ap.add_argument('--out', default=str(ROOT/'bench'/'results'), help='folder for methods_compare.{json,md}')
     ap.add_argument('--backend', default='auto', choices=['auto', 'local', 'ray'])
     ap.add_argument('--ray-cpus', type=int, default=0, help='CPUs of a local Ray (0: all of this machine)')
+    ap.add_argument('--jobs', type=int, default=1, help='backend local: runs at a time, each in its own process (default 1)')
     ap.add_argument('--override', nargs='+', default=[], help='fields of every run as key=value (a quick check: '
                     'max_iter=20 synthetic.n_videos=40); the committed table uses none')
     args = ap.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     runs, out = Path(args.runs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.jobs > 1:
+        if args.backend != 'local': sys.exit('methods_compare: --jobs needs --backend local')
+        sweep.run_local = local_pool(args.jobs)
     pts = points(args)
     machine, t0 = machine_text(), time.time()
     res = run_sweep('demo', None, args.seeds, runs, points=pts, overrides=['device=cpu', *args.override], backend=args.backend,
@@ -197,7 +217,7 @@ def main(argv=None):
                              f"--out {runs} --override {' '.join(['device=cpu', *args.override])}",
             'n_runs': len(res.runs), 'n_failed': sum(r.get('status') != 'done' for r in res.records.values()),
             'wall_minutes': wall / 60, 'run_minutes': sum(r.get('seconds', 0) for r in done) / 60,
-            'machine': machine + f", backend {args.backend}", 'seeds': args.seeds, 'points': pts, 'overrides': args.override,
+            'machine': machine + f", backend {args.backend}" + (f', {args.jobs} runs at a time' if args.jobs > 1 else ''), 'seeds': args.seeds, 'points': pts, 'overrides': args.override,
             'note': 'synthetic data, not THUMOS14'}
     runs_json = {s.name: {k: (res.records.get(s.name) or {}).get(k) for k in ('seed', 'point', 'status', 'metrics', 'data',
                                                                               'data_digest', 'seconds', 'error')} for s in res.runs}
