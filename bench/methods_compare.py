@@ -58,19 +58,19 @@ def data_fields(name: str, args) -> dict:
                                       'synthetic.distractor_strength': args.distractor_strength}
     raise ValueError(f'unknown data set {name!r}; choose demo or distractors')
 
-def points(args) -> list[dict]:
+def points(args, data) -> list[dict]:
     "One sweep point per data set and method: the method's fields plus the data set's fields."
-    return [{'method': m, **demo_method_fields(m), **data_fields(d, args)} for d in args.data for m in METHODS]
+    return [{'method': m, **demo_method_fields(m), **data_fields(d, args)} for d in data for m in METHODS]
 
-def records_of(res, args) -> dict:
-    "{data set: {method: {seed: record}}} of the finished runs."
-    out = {d: {m: {} for m in METHODS} for d in args.data}
+def records_of(res, args, d: str) -> dict:
+    "{method: {seed: record}} of the finished runs of data set `d`'s sweep (checked: every run is on that data)."
+    out = {m: {} for m in METHODS}
+    want = {k: data_fields(d, args).get(k) for k in DATA_KNOBS}
     for s in res.runs:
         cfg, rec = Config.from_dict(s.config), res.records.get(s.name) or {}
-        if rec.get('status') != 'done': continue
         knobs = {k: cfg.synthetic.get(k.split('.', 1)[1]) for k in DATA_KNOBS}
-        d = next(d for d in args.data if knobs == {k: data_fields(d, args).get(k) for k in DATA_KNOBS})
-        out[d][cfg.method][s.seed] = rec
+        if knobs != want: raise ValueError(f'run {s.name} of the {d!r} sweep has data knobs {knobs}, expected {want}')
+        if rec.get('status') == 'done': out[cfg.method][s.seed] = rec
     return out
 
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -144,7 +144,8 @@ def markdown(summary: dict, meta: dict) -> str:
            f"Command: `{meta['command']}` ({meta['n_runs']} runs, {meta['n_failed']} failed; wall time {meta['wall_minutes']:.0f} min, "
            f"{meta['run_minutes']:.0f} min of training summed over the runs; {meta['machine']}).", '']
     for d, s in summary.items():
-        out += [f"## {DATA_TITLES.get(d, d)}", '', f"Data: {'; '.join(s['data'])}. Content digest "
+        seeds = sorted({x for r in s['methods'].values() for x in r['seeds']})
+        out += [f"## {DATA_TITLES.get(d, d)}: {len(seeds)} seeds ({' '.join(map(str, seeds))})", '', f"Data: {'; '.join(s['data'])}. Content digest "
                 f"(`co2net.train.dataset_digest`): `{', '.join(x[:16] + '...' for x in s['data_digest'])}`", '',
                 '| method | AVG mAP@0.1:0.7 | ' + ' | '.join(f'mAP@{t:g}' for t in THRESHOLDS) + ' | per seed | s per run |',
                 '|---|---|' + '---|' * len(THRESHOLDS) + '---|---|']
@@ -186,6 +187,7 @@ def local_pool(jobs: int):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+    ap.add_argument('--distractor-seeds', type=int, nargs='+', default=None, help='seeds of the distractor data (default: --seeds)')
     ap.add_argument('--data', nargs='+', default=['demo', 'distractors'], choices=['demo', 'distractors'])
     ap.add_argument('--evidence-scale', type=float, default=0.6, help='distractors: synthetic.evidence_scale (chapter 09: 0.6)')
     ap.add_argument('--distractor-strength', type=float, default=1.0, help='distractors: synthetic.distractor_strength')
@@ -203,27 +205,35 @@ def main(argv=None):
     if args.jobs > 1:
         if args.backend != 'local': sys.exit('methods_compare: --jobs needs --backend local')
         sweep.run_local = local_pool(args.jobs)
-    pts = points(args)
-    machine, t0 = machine_text(), time.time()
-    res = run_sweep('demo', None, args.seeds, runs, points=pts, overrides=['device=cpu', *args.override], backend=args.backend,
-                    ray_cpus=args.ray_cpus, title='CO2-Net, DELU and DDG-Net (synthetic data)')
+    machine, t0, results = machine_text(), time.time(), {}
+    for d in args.data:              # one sweep folder per data set (each can be resumed or extended on its own)
+        seeds = args.distractor_seeds if d == 'distractors' and args.distractor_seeds else args.seeds
+        pts = points(args, [d])
+        results[d] = run_sweep('demo', None, seeds, runs/d, points=pts, overrides=['device=cpu', *args.override],
+                               backend=args.backend, ray_cpus=args.ray_cpus, title=f'CO2-Net, DELU and DDG-Net: {DATA_TITLES[d]}')
+        (runs/d/'points.json').write_text(json.dumps(pts, indent=1) + '\n')     # for the `co2net sweep` form of the command
     wall = time.time() - t0
-    (runs/'points.json').write_text(json.dumps(pts, indent=1) + '\n')     # for the `co2net sweep` form of the command
-    recs = records_of(res, args)
+    recs = {d: records_of(res, args, d) for d, res in results.items()}
     summary = summarize(recs, args)
-    done = [r for r in res.records.values() if r.get('status') == 'done']
+    all_records = [r for res in results.values() for r in res.records.values()]
+    done = [r for r in all_records if r.get('status') == 'done']
     meta = {'command': shlex.join(['python', 'bench/methods_compare.py', *argv]),
-            'sweep_command': f"co2net sweep --preset demo --points {runs/'points.json'} --seeds {' '.join(map(str, args.seeds))} "
-                             f"--out {runs} --override {' '.join(['device=cpu', *args.override])}",
-            'n_runs': len(res.runs), 'n_failed': sum(r.get('status') != 'done' for r in res.records.values()),
+            'sweep_commands': {d: f"co2net sweep --preset demo --points {runs/d/'points.json'} --seeds "
+                                  f"{' '.join(map(str, sorted({r.seed for r in res.runs})))} --out {runs/d} --override {' '.join(['device=cpu', *args.override])}"
+                               for d, res in results.items()},
+            'seeds': {d: sorted({r.seed for r in res.runs}) for d, res in results.items()},
+            'n_runs': sum(len(res.runs) for res in results.values()), 'n_failed': sum(r.get('status') != 'done' for r in all_records),
             'wall_minutes': wall / 60, 'run_minutes': sum(r.get('seconds', 0) for r in done) / 60,
-            'machine': machine + f", backend {args.backend}" + (f', {args.jobs} runs at a time' if args.jobs > 1 else ''), 'seeds': args.seeds, 'points': pts, 'overrides': args.override,
+            'machine': machine + f", backend {args.backend}" + (f', {args.jobs} runs at a time' if args.jobs > 1 else ''),
+            'points': {d: points(args, [d]) for d in results}, 'overrides': args.override,
             'note': 'synthetic data, not THUMOS14'}
-    runs_json = {s.name: {k: (res.records.get(s.name) or {}).get(k) for k in ('seed', 'point', 'status', 'metrics', 'data',
-                                                                              'data_digest', 'seconds', 'error')} for s in res.runs}
+    runs_json = {f'{d}/{s.name}': {k: (res.records.get(s.name) or {}).get(k) for k in ('seed', 'point', 'status', 'metrics', 'data',
+                                                                                    'data_digest', 'seconds', 'error')}
+                 for d, res in results.items() for s in res.runs}
     (out/'methods_compare.json').write_text(json.dumps({'meta': meta, 'summary': summary, 'runs': runs_json}, indent=1) + '\n')
     md = markdown(summary, meta)
-    failed = [(s.name, res.records[s.name].get('error')) for s in res.runs if (res.records.get(s.name) or {}).get('status') != 'done']
+    failed = [(f'{d}/{s.name}', (res.records.get(s.name) or {}).get('error')) for d, res in results.items() for s in res.runs
+              if (res.records.get(s.name) or {}).get('status') != 'done']
     if failed: md += '\n## Failed runs\n\n' + '\n'.join(f'- `{n}`: {e}' for n, e in failed) + '\n'
     (out/'methods_compare.md').write_text(md)
     print(md)
