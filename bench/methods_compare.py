@@ -141,8 +141,10 @@ def markdown(summary: dict, meta: dict) -> str:
                        for m in METHODS)
            + '. The published learning rates, lengths and iteration counts are for I3D THUMOS14 features, not used here.'
            + (f" **Changed for this run: {', '.join(f'`{o}`' for o in meta['overrides'])}.**" if meta['overrides'] else ''), '',
-           f"Command: `{meta['command']}` ({meta['n_runs']} runs, {meta['n_failed']} failed; wall time {meta['wall_minutes']:.0f} min, "
-           f"{meta['run_minutes']:.0f} min of training summed over the runs; {meta['machine']}).", '']
+           f"Command: `{meta['command']}` ({meta['n_runs']} runs, {meta['n_failed']} failed; {meta['span_minutes']:.0f} min from the "
+           f"start of the first run to the end of the last, {meta['run_minutes']:.0f} min of training summed over the runs; "
+           f"{meta['machine']}). {meta['invocation']} The same sweeps from the command line (after this command has "
+           f"written the points files): " + '; '.join(f'`{c}`' for c in meta['sweep_commands'].values()) + '.', '']
     for d, s in summary.items():
         seeds = sorted({x for r in s['methods'].values() for x in r['seeds']})
         out += [f"## {DATA_TITLES.get(d, d)}: {len(seeds)} seeds ({' '.join(map(str, seeds))})", '', f"Data: {'; '.join(s['data'])}. Content digest "
@@ -167,7 +169,12 @@ def markdown(summary: dict, meta: dict) -> str:
 def machine_text() -> str:
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else math.nan
     return (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores shared with other work "
-            f"(load average {load:.1f} at the start), one torch thread per run")
+            f"(load average {load:.1f} when this invocation started), one torch thread per run")
+
+def shown(path) -> str:
+    "A path as the results record it: relative to the repository root when inside it (no machine-specific prefix)."
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 def local_pool(jobs: int):
     """A drop-in for `co2net.sweep.run_local` that runs `jobs` runs at a time in fresh worker processes (for machines
@@ -218,12 +225,14 @@ def main(argv=None):
     all_records = [r for res in results.values() for r in res.records.values()]
     done = [r for r in all_records if r.get('status') == 'done']
     meta = {'command': shlex.join(['python', 'bench/methods_compare.py', *argv]),
-            'sweep_commands': {d: f"co2net sweep --preset demo --points {runs/d/'points.json'} --seeds "
-                                  f"{' '.join(map(str, sorted({r.seed for r in res.runs})))} --out {runs/d} --override {' '.join(['device=cpu', *args.override])}"
+            'sweep_commands': {d: f"co2net sweep --preset demo --points {shown(runs/d/'points.json')} --seeds "
+                                  f"{' '.join(map(str, sorted({r.seed for r in res.runs})))} --out {shown(runs/d)} --override {' '.join(['device=cpu', *args.override])}"
                                for d, res in results.items()},
             'seeds': {d: sorted({r.seed for r in res.runs}) for d, res in results.items()},
             'n_runs': sum(len(res.runs) for res in results.values()), 'n_failed': sum(r.get('status') != 'done' for r in all_records),
             'wall_minutes': wall / 60, 'run_minutes': sum(r.get('seconds', 0) for r in done) / 60,
+            'span_minutes': (max(r['started'] + r['seconds'] for r in done) - min(r['started'] for r in done)) / 60 if done else 0.,
+            'counts': {k: sum(res.counts[k] for res in results.values()) for k in ('new', 'skipped', 'failed')},
             'machine': machine + f", backend {args.backend}" + (f', {args.jobs} runs at a time' if args.jobs > 1 else ''),
             'points': {d: points(args, [d]) for d in results}, 'overrides': args.override,
             'note': 'synthetic data, not THUMOS14'}
@@ -231,6 +240,9 @@ def main(argv=None):
                                                                                     'data_digest', 'seconds', 'error')}
                  for d, res in results.items() for s in res.runs}
     (out/'methods_compare.json').write_text(json.dumps({'meta': meta, 'summary': summary, 'runs': runs_json}, indent=1) + '\n')
+    c = meta['counts']
+    meta['invocation'] = (f"This invocation trained {c['new']} runs and reused {c['skipped']} finished ones (the sweep folders "
+                          f"resume), in {meta['wall_minutes']:.0f} min.")
     md = markdown(summary, meta)
     failed = [(f'{d}/{s.name}', (res.records.get(s.name) or {}).get('error')) for d, res in results.items() for s in res.runs
               if (res.records.get(s.name) or {}).get('status') != 'done']
