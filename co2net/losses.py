@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MUTUAL_METRICS', 'LOSS_TERMS', 'topk_size', 'topk_mil_loss', 'suppressed_cas', 'weighted_cas', 'coactivity_loss', 'attention_distance', 'mutual_loss', 'opposite_loss', 'normalization_loss', 'loss_weights', 'co2net_loss', 'EVIDENCE_CLAMP', 'DELU_LOSS_TERMS', 'DDGNET_LOSS_TERMS', 'exp_evidence', 'relu_evidence', 'video_evidence_logits', 'evidential_video_loss', 'snippet_uncertainty', 'easy_to_hard_curve', 'uncertainty_guide_loss', 'method_loss_weights', 'delu_loss', 'complementary_loss', 'ddgnet_loss']
+__all__ = ['MUTUAL_METRICS', 'LOSS_TERMS', 'topk_size', 'topk_mil_loss', 'suppressed_cas', 'weighted_cas', 'coactivity_loss', 'attention_distance', 'mutual_loss', 'opposite_loss', 'normalization_loss', 'loss_weights', 'co2net_loss', 'EVIDENCE_CLAMP', 'DELU_LOSS_TERMS', 'DDGNET_LOSS_TERMS', 'exp_evidence', 'relu_evidence', 'video_evidence_logits', 'evidential_video_loss', 'snippet_uncertainty', 'easy_to_hard_curve', 'uncertainty_guide_loss', 'method_loss_weights', 'complementary_loss', 'delu_loss', 'ddgnet_loss']
 
 # %% ../nbs/04_losses.ipynb #685e718d
 def topk_size(n_snippets: int, topk_ratio: float = 7) -> int:
@@ -254,6 +254,14 @@ def method_loss_weights(*, alpha1=0.8, alpha2=0.8, alpha3=1.0, alpha4=1.0, alpha
     return {'edl': alpha_edl, 'uct_guide': alpha_uct, **loss_weights(alpha1=alpha1, alpha2=alpha2, alpha3=alpha3, alpha4=alpha4),
             'feat_consistency': alpha5, 'complementary': alpha6}
 
+# %% ../nbs/13_successors.ipynb #013dfc73
+def complementary_loss(cas, labels, eps: float = 1e-6):
+    "DDG-Net's L_cl: mean over snippets of sum_c -(1 - y_c) log max(1 - p_c, eps), y = [labels, 1], p = softmax over C+1."
+    _check_cas(cas); _check_labels(labels, cas)
+    target = torch.cat([labels.to(cas.dtype), torch.ones_like(labels[:, :1], dtype=cas.dtype)], -1)[:, None]   # (B, 1, C+1)
+    p = F.softmax(cas, dim=-1)                                                                               # (B, T, C+1)
+    return (-(1 - target) * torch.log((1 - p).clamp(min=eps))).sum(dim=-1).mean()
+
 # %% ../nbs/13_successors.ipynb #07d3d183
 def _check_method_use(use, allowed):
     use = frozenset((use,) if isinstance(use, str) else use)
@@ -302,14 +310,6 @@ def delu_loss(out, labels, *, iteration: int, max_iter: int, n_pairs: int = 3, t
     terms = _delu_terms(out, labels, use, iteration=iteration, max_iter=max_iter, n_pairs=n_pairs, topk_ratio=topk_ratio,
                         edl_ratio=edl_ratio, amplitude=amplitude, anet=anet, mutual_metric=mutual_metric, alphas=alphas)
     return _weighted_dict(terms, method_loss_weights(**alphas, alpha_edl=alpha_edl, alpha_uct=alpha_uct), use)
-
-# %% ../nbs/13_successors.ipynb #013dfc73
-def complementary_loss(cas, labels, eps: float = 1e-6):
-    "DDG-Net's L_cl: mean over snippets of sum_c -(1 - y_c) log max(1 - p_c, eps), y = [labels, 1], p = softmax over C+1."
-    _check_cas(cas); _check_labels(labels, cas)
-    target = torch.cat([labels.to(cas.dtype), torch.ones_like(labels[:, :1], dtype=cas.dtype)], -1)[:, None]   # (B, 1, C+1)
-    p = F.softmax(cas, dim=-1)                                                                               # (B, T, C+1)
-    return (-(1 - target) * torch.log((1 - p).clamp(min=eps))).sum(dim=-1).mean()
 
 # %% ../nbs/13_successors.ipynb #024b2727
 def ddgnet_loss(out, labels, *, iteration: int, max_iter: int, n_pairs: int = 3, topk_ratio: float = 7, edl_ratio: float = 9,
