@@ -181,6 +181,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'co2net.example.ExampleVideo.gt': ('a0_example.html#examplevideo.gt', 'co2net/example.py'),
                                 'co2net.example._checkpoint': ('a0_example.html#_checkpoint', 'co2net/example.py'),
                                 'co2net.example._demo_dataset': ('a0_example.html#_demo_dataset', 'co2net/example.py'),
+                                'co2net.example._recreate': ('a0_example.html#_recreate', 'co2net/example.py'),
                                 'co2net.example.demo_config': ('a0_example.html#demo_config', 'co2net/example.py'),
                                 'co2net.example.demo_dataset': ('a0_example.html#demo_dataset', 'co2net/example.py'),
                                 'co2net.example.demo_meta': ('a0_example.html#demo_meta', 'co2net/example.py'),

@@ -26,16 +26,21 @@ DEMO_MODEL = Path(co2net.__file__).resolve().parents[1]/'data_samples'/'demo_mod
 RECREATE = 'python bench/make_demo_model.py'     # the one command that re-creates it
 SYNTHETIC = data_label(get_config('demo'))       # what every number of the running example is measured on
 
+def _recreate(path: Path) -> str:
+    "The command that re-creates `path` (the method's demo model: demo_model_delu.pt -> --method delu)."
+    method = path.stem[len('demo_model_'):] if path.stem.startswith('demo_model_') else ''
+    return RECREATE + (f' --method {method}' if method in ('delu', 'ddgnet') else '')
+
 def _checkpoint(path=None) -> tuple[Path, dict]:
     "(path, checked state) of the running example's checkpoint; one-line errors that say how to re-create it."
     path = Path(DEMO_MODEL if path is None else path)
     if not path.exists():
-        raise FileNotFoundError(f"running-example model {path} is missing; re-create it with `{RECREATE} --out {path}`")
+        raise FileNotFoundError(f"running-example model {path} is missing; re-create it with `{_recreate(path)} --out {path}`")
     try: state = load_checkpoint(path)
-    except ValueError as e: raise ValueError(f"running-example model: {e}; re-create it with `{RECREATE} --overwrite`") from None
+    except ValueError as e: raise ValueError(f"running-example model: {e}; re-create it with `{_recreate(path)} --overwrite`") from None
     if state['config'].get('dataset') != 'demo':
         raise ValueError(f"running-example model {path} was not trained on the synthetic demo data "
-                         f"(dataset {state['config'].get('dataset')!r}); re-create it with `{RECREATE} --overwrite`")
+                         f"(dataset {state['config'].get('dataset')!r}); re-create it with `{_recreate(path)} --overwrite`")
     return path, state
 
 # %% ../nbs/A0_example.ipynb #a0000030
@@ -50,14 +55,15 @@ def demo_meta(path=None) -> dict:
     return {**state['meta'], 'iteration': state['iteration'], **state.get('extra', {})}
 
 # %% ../nbs/A0_example.ipynb #a0000032
-def demo_model(path=None) -> CO2Net:
-    "The shipped CO2-Net trained on the synthetic demo data: on the CPU, in eval mode (dropout off)."
+def demo_model(path=None) -> torch.nn.Module:
+    """The shipped CO2-Net trained on the synthetic demo data: on the CPU, in eval mode (dropout off). `path`: another
+    demo-data checkpoint, e.g. the DELU or DDG-Net demo model (`data_samples/demo_model_delu.pt`, `..._ddgnet.pt`).""" 
     path, state = _checkpoint(path)
     cfg = Config.from_dict(state['config'], source=f'checkpoint {path}')
     with torch.random.fork_rng(devices=[]):       # building the model draws initial weights: keep the caller's RNG as it was
         model = model_from_config(cfg, state['meta']['n_classes'], state['meta']['feat_dim'])
     try: load_model_weights(model, state, path)
-    except ValueError as e: raise ValueError(f"running-example model: {e}; re-create it with `{RECREATE} --overwrite`") from None
+    except ValueError as e: raise ValueError(f"running-example model: {e}; re-create it with `{_recreate(path)} --overwrite`") from None
     return model.eval()
 
 # %% ../nbs/A0_example.ipynb #a0000037

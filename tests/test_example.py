@@ -96,3 +96,11 @@ def test_demo_model_is_ready_and_leaves_the_random_stream_alone():
     st = load_checkpoint(DEMO_MODEL)
     assert all(torch.equal(v, st['model'][k]) for k, v in m.state_dict().items())
     assert demo_model() is not m                              # each call: a fresh copy a chapter may change
+
+
+def test_missing_method_model_names_its_command(tmp_path):
+    "The error for a missing DELU/DDG-Net demo model names the command with its --method."
+    from co2net.example import demo_model
+    for m in ('delu', 'ddgnet'):
+        with pytest.raises(FileNotFoundError, match=f'make_demo_model.py --method {m} --out'):
+            demo_model(tmp_path/f'demo_model_{m}.pt')
