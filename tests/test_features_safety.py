@@ -86,11 +86,26 @@ def test_recipe_zero_is_off_and_said_negative_is_refused(tmp_path, clip):
 # 17. SIGTERM stops extraction within seconds, exit status 143, no file written
 
 @pytest.fixture(scope='module')
-def long_video(tmp_path_factory):
-    "40 s at 25 fps, 320 x 240: minutes of TV-L1 at the benchmark recipe, so the signal comes in the middle."
-    d = tmp_path_factory.mktemp('long')
-    write_square_video(d/'long.mp4', 200, 800, 1, fps=25, size=(320, 240), side=48)
-    return d/'long.mp4'
+def big_video(tmp_path_factory):
+    "16 s at 25 fps, 640 x 480: at shorter side 480 and crop 448 each flow field and network call is four times the work."
+    d = tmp_path_factory.mktemp('big')
+    write_square_video(d/'big.mp4', 100, 300, 2, fps=25, size=(640, 480), side=96)
+    return d/'big.mp4'
+
+
+@pytest.fixture(scope='module')
+def noise_video(tmp_path_factory):
+    "8 s at 25 fps, 320 x 240 of fresh noise in every frame: TV-L1 works hardest on it (each flow field takes seconds)."
+    import av
+    d = tmp_path_factory.mktemp('noise')
+    rng = np.random.default_rng(0)
+    with av.open(str(d/'noise.mp4'), 'w') as c:
+        s = c.add_stream('libx264', rate=25); s.width, s.height, s.pix_fmt = 320, 240, 'yuv420p'
+        s.options = {'crf': '35', 'preset': 'ultrafast'}
+        for _ in range(200):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), format='rgb24')))
+        c.mux(s.encode())
+    return d/'noise.mp4'
 
 
 def _stop(args, ready: str, after: float, cwd):
@@ -115,16 +130,16 @@ def _stop(args, ready: str, after: float, cwd):
     return code, latency, ''.join(seen) + p.stdout.read(), p.stderr.read()
 
 
-def test_sigterm_stops_extract(tmp_path, long_video):
-    code, latency, out, err = _stop(['extract', long_video, '--out', tmp_path/'o', '--random-weights', '--device', 'cpu'],
-                                    RANDOM_WEIGHTS_NOTE, 3, tmp_path)
+def test_sigterm_stops_extract(tmp_path, big_video):
+    code, latency, out, err = _stop(['extract', big_video, '--out', tmp_path/'o', '--random-weights', '--device', 'cpu',
+                                     '--short-side', 480, '--crop', 448], RANDOM_WEIGHTS_NOTE, 3, tmp_path)
     assert code == 143, err
     assert 'SIGTERM' in err and len(err.strip().splitlines()) == 1, err
     assert list((tmp_path/'o').iterdir()) == []                   # no feature file, no temporary file
 
 
-def test_sigterm_stops_detect_on_a_video(tmp_path, long_video, checkpoint):
-    code, latency, out, err = _stop(['detect', checkpoint, long_video, '--random-weights', '--device', 'cpu',
+def test_sigterm_stops_detect_on_a_video(tmp_path, noise_video, checkpoint):
+    code, latency, out, err = _stop(['detect', checkpoint, noise_video, '--random-weights', '--device', 'cpu',
                                      '--out', tmp_path/'d.json'], 'random I3D weights', 8, tmp_path)
     assert code == 143, err
     assert 'SIGTERM' in err and len(err.strip().splitlines()) == 1, err
