@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_features.ipynb #bf6dd91c
 from __future__ import annotations
-import importlib, math, os, sys, threading, time
+import importlib, math, os, stat, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Iterator
@@ -103,12 +103,14 @@ def resample_indices(times, end: float, fps: float = FPS) -> np.ndarray:
 def resized_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
     "(width, height) after scaling the shorter side to `short_side` with the aspect ratio kept (None: unchanged)."
     if not short_side: return width, height
+    if short_side < 0: raise ValueError(f'short_side {short_side}: must be > 0 pixels (0 or None: keep the size)')
     s = short_side / min(width, height)
     return max(1, int(width * s + 0.5)), max(1, int(height * s + 0.5))
 
 def centre_crop(x: np.ndarray, size: int | None) -> np.ndarray:
     "The centre `size` x `size` window of frames (..., H, W, C) (None: unchanged)."
     if not size: return x
+    if size < 0: raise ValueError(f'centre_crop: size {size} must be > 0 pixels (0 or None: no crop)')
     h, w = x.shape[-3:-1]
     if size > min(h, w): raise ValueError(f'centre_crop: a {size} x {size} crop does not fit in {w} x {h} frames')
     top, left = (h - size) // 2, (w - size) // 2
@@ -119,12 +121,28 @@ def rgb_to_unit(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) / 127.5 - 1
 
 # %% ../nbs/11_features.ipynb #49edfc98
+_FILE_KINDS = ((stat.S_ISDIR, 'a folder'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+               (stat.S_ISFIFO, 'a named pipe'), (stat.S_ISSOCK, 'a socket'))
+
+def _not_a_video_file(path) -> str:
+    "'' when `path` is a regular file (symbolic links followed), else one line that says what it is instead."
+    path = Path(path)
+    link = path.is_symlink()
+    try: mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f'video {path} is a broken symbolic link (to {os.readlink(path)})' if link else f'video {path} does not exist'
+    except OSError as e: return f'video {path} cannot be read: {e.strerror or e}'
+    if stat.S_ISREG(mode): return ''
+    kind = next((k for test, k in _FILE_KINDS if test(mode)), 'not a regular file')
+    return f'video {path} is {kind}' + (f' (a symbolic link to {os.readlink(path)})' if link else '') + ', not a video file'
+
 def _open_video(path):
     "(container, video stream) of `path`, or an error naming the file and the problem."
     av = _require('av')
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f'video {path} does not exist')
-    if not path.is_file(): raise ValueError(f'video {path} is not a file')
+    if not path.exists() and not path.is_symlink(): raise FileNotFoundError(f'video {path} does not exist')
+    problem = _not_a_video_file(path)          # a folder, a device, a pipe (opening one would wait forever), ...
+    if problem: raise ValueError(problem)
     if path.stat().st_size == 0: raise ValueError(f'video {path} is empty (0 bytes)')
     try: container = av.open(str(path))
     except Exception as e: raise ValueError(f'video {path} cannot be read: {getattr(e, "strerror", None) or e}') from None
@@ -398,6 +416,9 @@ class FeatureExtractor:
         unknown = sorted(set(recipe) - set(RECIPE))
         if unknown: raise ValueError(f'unknown recipe parameter(s) {unknown}: expected {sorted(RECIPE)}')
         self.short_side, self.crop = recipe.get('short_side', RECIPE['short_side']), recipe.get('crop', RECIPE['crop'])
+        for k, v in (('short_side', self.short_side), ('crop', self.crop)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ValueError(f'{k}={v!r}: expected a whole number of pixels >= 0 (0 or None: off)')
         if self.short_side and self.crop and self.crop > self.short_side:
             raise ValueError(f'crop {self.crop} is larger than the resized shorter side {self.short_side}')
         if flow not in FLOW_METHODS: raise ValueError(f'optical flow method {flow!r}: expected one of {FLOW_METHODS}')
@@ -413,17 +434,24 @@ class FeatureExtractor:
 
     def __call__(self, path) -> np.ndarray:
         path, per_batch = Path(path), self.batch_snippets * SNIPPET_FRAMES
+        info = video_info(path)
+        _check_crop_fits(path, info, self.short_side, self.crop)
         rows, chunk, n_frames = [], [], 0
         cv2 = _require('cv2'); cv2_threads = cv2.getNumThreads()
         if self.flow_threads > 1: cv2.setNumThreads(1)        # parallel over frame pairs, not inside each (restored below)
+        pool, net = ThreadPoolExecutor(self.flow_threads), ThreadPoolExecutor(1)   # this thread only decodes and waits
+        batch = lambda frames: net.submit(self._batch, frames, pool).result()
         try:
-            with self._progress_bar(path) as bar, ThreadPoolExecutor(self.flow_threads) as pool:
+            with self._progress_bar(path, info['frames']) as bar:
                 for frame in read_frames(path, self.short_side):                 # (H, W, 3) uint8
                     chunk.append(frame); n_frames += 1; bar.update()
                     if len(chunk) == per_batch + 1:                             # the batch's snippets + the frame after
-                        rows.append(self._batch(chunk, pool)); chunk = chunk[-1:]
-                if len(chunk) >= SNIPPET_FRAMES: rows.append(self._batch(chunk, pool))
-        finally: cv2.setNumThreads(cv2_threads)
+                        rows.append(batch(chunk)); chunk = chunk[-1:]
+                if len(chunk) >= SNIPPET_FRAMES: rows.append(batch(chunk))
+        except BaseException as e: _stopped(e, path)                            # re-raised (a signal: see Stopping)
+        finally:
+            for p in (pool, net): p.shutdown(wait=False, cancel_futures=True)   # queued work is dropped
+            cv2.setNumThreads(cv2_threads)
         self.n_frames = n_frames                                                 # of the last video, at 25 fps
         if not rows:
             raise ValueError(f'video {path} is shorter than one snippet: {n_frames} frames at {FPS} fps '
@@ -439,6 +467,25 @@ def _check_weight_args(rgb_weights, flow_weights, random_weights: bool) -> bool:
         raise ValueError(f'I3D features need both networks: --rgb-weights rgb_imagenet.pt and --flow-weights flow_imagenet.pt, '
                          f'published in {WEIGHTS_SOURCE} (nothing is downloaded); --random-weights tests the pipeline only')
     return bool(random_weights)
+
+def _check_crop_fits(path, info: dict, short_side, crop):
+    "Refuse a centre crop larger than the (resized) frames of the video at `path`, from its header, before decoding."
+    w, h = resized_size(info['width'], info['height'], short_side) if info['width'] and info['height'] else (0, 0)
+    if crop and w and h and crop > min(w, h):
+        size = f'shorter side resized to {short_side}' if short_side else 'not resized'
+        raise ValueError(f'video {path}: a {crop} x {crop} centre crop does not fit in its {w} x {h} frames ({size})')
+
+def _stopped(e: BaseException, path):
+    """Re-raise `e`, which stopped the extraction of `path`. A signal that `co2net.runs.stop_on_signals` turned into
+    `Interrupted` (the command line: SIGTERM, Ctrl-C) ends the process here at once, outside a Jupyter kernel: the
+    computation running in a worker thread cannot be cut short, and Python would wait for it before exiting."""
+    runs = sys.modules.get('co2net.runs')
+    if runs is not None and isinstance(e, runs.Interrupted) and 'ipykernel' not in sys.modules:
+        print(f'co2net: interrupted by {e} while extracting the features of {path}: nothing was written for it',
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(e.exit_status)
+    raise e
 
 @patch
 def _batch(self: FeatureExtractor, frames: list, pool) -> np.ndarray:
@@ -456,10 +503,10 @@ def _batch(self: FeatureExtractor, frames: list, pool) -> np.ndarray:
     return torch.cat([f_rgb, f_flow], dim=1).float().cpu().numpy()
 
 @patch
-def _progress_bar(self: FeatureExtractor, path):
+def _progress_bar(self: FeatureExtractor, path, total: int | None = None):
     "A tqdm bar over decoded frames (frames/s): shown on a terminal for videos of 10 s or more, or when progress=True."
     from tqdm.auto import tqdm
-    total = video_info(path)['frames']
+    total = video_info(path)['frames'] if total is None else total
     show = self.progress if self.progress is not None else (sys.stderr.isatty() and total >= 10 * FPS)
     return tqdm(total=total or None, unit='frame', desc=path.name, disable=not show, leave=False)
 
@@ -494,15 +541,20 @@ def extract_cmd(
     device: str = 'auto',  # where I3D runs: auto, cpu or cuda (optical flow runs on the CPU)
     batch_snippets: int = 8,  # 16-frame snippets per network batch (memory: about 100 MB each at 224 x 224)
     flow_threads: int = 0,  # frame pairs whose optical flow is computed at once (0: one per CPU core)
-    short_side: int = 256,  # resize: the shorter side in pixels (benchmark recipe: 256)
-    crop: int = 224,  # centre crop in pixels (benchmark recipe: 224)
+    short_side: int = 256,  # resize: the shorter side in pixels (benchmark recipe: 256; 0: keep the frames' size)
+    crop: int = 224,  # centre crop in pixels (benchmark recipe: 224; 0: no crop, whole frames)
     overwrite: bool = False,  # replace existing .npy files in the output folder
 ):
     "Extract I3D features (RGB + optical flow, (T, 2048) per video) from video files into DIR/<video stem>.npy."
     if not out: raise ValueError('--out DIR is required: the folder for the .npy feature files')
+    sizes = {'--short-side': ('resizing', short_side, RECIPE['short_side']), '--crop': ('cropping', crop, RECIPE['crop'])}
+    for opt, (what, v, std) in sizes.items():
+        if v < 0: raise ValueError(f'{opt} {v}: must be >= 0 pixels (0 turns {what} off; the benchmark recipe: {std})')
     paths = [Path(v) for v in videos]
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
     if missing: raise FileNotFoundError(f'video file(s) not found: {_listed(missing)}')
+    bad = [m for m in map(_not_a_video_file, paths) if m]
+    if bad: raise ValueError('; '.join(bad[:3]) + (f'; and {len(bad) - 3} more' if len(bad) > 3 else ''))
     stems = [p.stem for p in paths]
     dup = sorted({s for s in stems if stems.count(s) > 1})
     if dup: raise ValueError(f'two videos would write the same feature file: {_listed([f"{s}.npy" for s in dup])}')
@@ -511,11 +563,14 @@ def extract_cmd(
     dests = [out_dir / f'{s}.npy' for s in stems]
     existing = [str(d) for d in dests if d.exists()]
     if existing and not overwrite: raise FileExistsError(f'{_listed(existing)} already exist(s): pass --overwrite to replace')
+    for p in paths: _check_crop_fits(p, video_info(p), short_side, crop)   # every video readable, and its crop fits
     ext = FeatureExtractor(rgb_weights or None, flow_weights or None, random_weights=random_weights, flow=flow,
                            device=device, batch_snippets=batch_snippets, flow_threads=flow_threads,
                            short_side=short_side, crop=crop)
     if random_weights: print(RANDOM_WEIGHTS_NOTE)
     if flow != 'tvl1': print(f'optical flow: {flow}, NOT the TV-L1 recipe of the benchmark features')
+    off = [f'{what} off ({opt} 0)' for opt, (what, v, _) in sizes.items() if v == 0]
+    if off: print(f"{' and '.join(off)}: NOT the benchmark recipe (shorter side {RECIPE['short_side']}, centre crop {RECIPE['crop']})")
     out_dir.mkdir(parents=True, exist_ok=True)
     for p, dest in zip(paths, dests):
         t0 = time.perf_counter()

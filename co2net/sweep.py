@@ -4,7 +4,8 @@
 
 # %% ../nbs/12_sweep.ipynb #a1c0e005
 from __future__ import annotations
-import csv, hashlib, importlib.util, itertools, json, logging, math, os, re, socket, sys, tempfile, time
+import contextlib, csv, hashlib, importlib.util, itertools, json, logging, math, os, re, shutil, signal, socket, sys
+import tempfile, time
 import traceback, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -12,15 +13,17 @@ from typing import Annotated
 import numpy as np
 from fastcore.script import call_parse, anno_parser
 from .config import Config, PRESETS, get_config, data_label, demo_data
-from .runs import load_checkpoint, dataset_digest
+from .runs import load_checkpoint, dataset_digest, folder_lock, FolderBusyError, LOCK_FILE
 from .train import train
 from .safe_files import atomic_write
 
 # %% auto #0
-__all__ = ['RECORD_NAME', 'SWEEP_FORMAT', 'mean_std', 'parse_grid', 'apply_fields', 'field_value', 'point_name', 'RunSpec',
-           'plan_sweep', 'read_record', 'run_metrics', 'run_data_label', 'run_one', 'summarize', 'headline_metric',
+__all__ = ['PATH_FIELDS', 'MAX_RUNS', 'RECORD_NAME', 'SWEEP_FORMAT', 'RAY_START_TRIES', 'mean_std', 'check_field', 'parse_grid',
+           'apply_fields', 'field_value', 'point_name', 'RunSpec', 'check_points', 'count_runs', 'plan_sweep',
+           'read_record', 'run_metrics', 'run_data_label', 'run_one', 'summarize', 'headline_metric',
            'write_results_csv', 'results_markdown', 'plot_sweep', 'SweepResult', 'check_sweep_folder', 'ray_available',
-           'run_local', 'run_sweep', 'failure_record', 'run_ray', 'sweep_cmd']
+           'RayStartError', 'run_local', 'run_sweep', 'failure_record', 'run_ray', 'stop_local_ray', 'start_local_ray',
+           'ray_session', 'sweep_cmd']
 
 # %% ../nbs/12_sweep.ipynb #a1c0e00a
 def mean_std(values) -> tuple[float, float]:
@@ -30,37 +33,62 @@ def mean_std(values) -> tuple[float, float]:
     return float(a.mean()), (float(a.std(ddof=1)) if len(a) > 1 else math.nan)
 
 # %% ../nbs/12_sweep.ipynb #a1c0e00e
+PATH_FIELDS = ('data_root', 'features', 'out_dir', 'dataset')  # fields that name files or folders: never swept
+
+def _short(text: str, n: int = 60) -> str:
+    "`text` cut to about `n` characters for an error message."
+    return text if len(text) <= n else text[:n] + f'... ({len(text):,} characters)'
+
+def _json(text: str, what: str):
+    "`text` read as JSON; a ValueError naming `what` when it is not JSON or is nested deeper than Python can follow."
+    try: return json.loads(text)
+    except json.JSONDecodeError as e: raise ValueError(f'{what} is not valid JSON: {e}') from None
+    except RecursionError: raise ValueError(f'{what}: the JSON is nested too deeply to read') from None
+
+def check_field(name: str, what: str = 'grid field'):
+    "Refuse `name` as a field that varies: seeds come from `seeds`, and a field naming files or folders is set once for all runs."
+    if name == 'seed': raise ValueError(f"{what} 'seed': seeds are given with `seeds` (--seeds), not as a field")
+    if name == 'out_dir': raise ValueError(f"{what} 'out_dir': the sweep chooses the run folders (<--out>/<point>/seed_<s>)")
+    if name in PATH_FIELDS:
+        raise ValueError(f"{what} {name!r} names files or folders, which a sweep does not vary (every run would read or "
+                         f"write there): set it once for all runs with --override {name}=PATH")
+
 def parse_grid(items) -> dict:
     "{field: [value, ...]} from `field=v1,v2` strings (a dict passes through); the fields keep their order."
-    if isinstance(items, dict): return {str(k): list(v) for k, v in items.items()}
+    if isinstance(items, dict):
+        for k in items: check_field(str(k))
+        return {str(k): list(v) for k, v in items.items()}
     grid = {}
     for it in items or []:
-        if '=' not in it: raise ValueError(f"grid {it!r}: expected field=value1,value2,...")
+        if '=' not in it: raise ValueError(f"grid {_short(it)!r}: expected field=value1,value2,...")
         k, text = (s.strip() for s in it.split('=', 1))
         k = k.replace('-', '_')
-        values = json.loads(text) if text.startswith('[') else [v.strip() for v in text.split(',')]
+        check_field(k)
+        values = _json(text, f'grid field {k!r}') if text.startswith('[') else [v.strip() for v in text.split(',')]
         if not isinstance(values, list) or not values or any(v == '' for v in values):
-            raise ValueError(f"grid {it!r}: expected one or more comma-separated values")
+            raise ValueError(f"grid {_short(it)!r}: expected one or more comma-separated values")
         if k in grid: raise ValueError(f"grid field {k!r} is given twice")
-        if k in ('seed', 'out_dir'): raise ValueError(f"grid field {k!r}: seeds are given with `seeds`, folders by the sweep")
         grid[k] = values
     return grid
 
+
 # %% ../nbs/12_sweep.ipynb #a1c0e011
-def _json_value(text: str):
+def _json_value(text: str, what: str = 'value'):
     "A synthetic-data value from the command line: JSON (0.5, true, [1, 2]), else the text itself."
     try: return json.loads(text)
     except json.JSONDecodeError: return text
+    except RecursionError: raise ValueError(f'{what}: the JSON is nested too deeply to read') from None
 
 def apply_fields(cfg: Config, fields: dict) -> Config:
     """A copy of `cfg` with `fields` set: `name` is a `Config` field (text is parsed to its type; a list field joins
     its items with '+'), `synthetic.name` an argument of the synthetic data generator."""
     plain, synth = {}, dict(cfg.synthetic)
     for k, v in fields.items():
-        if k.startswith('synthetic.'): synth[k.split('.', 1)[1]] = _json_value(v) if isinstance(v, str) else v
+        if k.startswith('synthetic.'): synth[k.split('.', 1)[1]] = _json_value(v, f'field {k!r}') if isinstance(v, str) else v
         elif '.' in k: raise ValueError(f"config field {k!r}: only synthetic.<name> may contain a dot")
         else:
             if isinstance(v, str) and isinstance(getattr(cfg, k, None), (tuple, list)): v = v.replace('+', ',')
+            if isinstance(v, str) and v.lstrip()[:1] in ('[', '{'): _json_value(v, f'field {k!r}')  # too deep: one line
             plain[k] = v
     if synth != cfg.synthetic: plain['synthetic'] = synth
     return cfg.override(plain) if plain else cfg
@@ -98,18 +126,46 @@ def _comparable(d: dict) -> str:
     "A config dict as canonical JSON, without the fields that do not change what a run computes."
     return json.dumps({k: v for k, v in d.items() if k not in ('out_dir', 'progress')}, sort_keys=True, default=list)
 
-def plan_sweep(base: Config, grid=None, seeds=(0,), out='runs/sweep', points=None) -> list[RunSpec]:
+MAX_RUNS = 10_000  # more runs need max_runs (--max-runs): a slip in a grid can ask for millions
+
+def check_points(points, source: str = 'points') -> list[dict]:
+    "Explicit grid points: a list of {field: value} objects, none with a seed or a field that names files (`check_field`)."
+    if not points: return []
+    if not (isinstance(points, list) and all(isinstance(p, dict) for p in points)):
+        raise ValueError(f'{source}: expected a list of {{field: value}} objects')
+    for i, p in enumerate(points):
+        for k in p: check_field(str(k), f'{source}: point {i} field')
+    return [dict(p) for p in points]
+
+def count_runs(grid=None, seeds=(0,), points=None) -> int:
+    "How many runs a sweep plans at most (runs with equal configs are planned once), counted without building any."
+    return len(points or [{}]) * math.prod(len(v) for v in parse_grid(grid).values()) * len(seeds)
+
+def _size(grid: dict, points, seeds) -> str:
+    "How the run count comes about, e.g. '3 x 2 grid values x 5 seeds'."
+    parts = [' x '.join(str(len(v)) for v in grid.values()) + ' grid values'] if grid else []
+    if points: parts.append(f'{len(points)} points')
+    return ' x '.join(parts + [f'{len(seeds)} seed' + 's' * (len(seeds) != 1)])
+
+def plan_sweep(base: Config, grid=None, seeds=(0,), out='runs/sweep', points=None, *, max_runs: int = MAX_RUNS) -> list[RunSpec]:
     """Every run of a sweep: each of `points` (dicts of fields; default: one empty point) combined with every
-    combination of the `grid` values, once per seed. Runs with the same config are planned once."""
+    combination of the `grid` values, once per seed. Runs with the same config are planned once. More than
+    `max_runs` runs (0: no limit) are refused before any is built."""
     grid, out, seeds = parse_grid(grid), Path(out), [int(s) for s in seeds]
+    points = check_points(points)
     if not seeds or len(set(seeds)) != len(seeds): raise ValueError(f'seeds {seeds}: give one or more distinct seeds')
+    n = count_runs(grid, seeds, points)
+    if max_runs < 0: raise ValueError(f'--max-runs {max_runs}: must be >= 0 (0: no limit)')
+    if max_runs and n > max_runs:
+        raise ValueError(f'the sweep has {_size(grid, points, seeds)} = {n:,} runs, more than --max-runs {max_runs:,}: '
+                         'shrink the grid, or raise --max-runs if you mean it')
     combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())]
     runs, planned = [], {}  # planned: comparable config -> run name
-    for p in [dict(p) for p in (points or [{}])]:
+    for p in points or [{}]:
         if set(p) & set(grid): raise ValueError(f'fields {sorted(set(p) & set(grid))} are both in a point and in the grid')
         for g in combos:
             try: cfg = apply_fields(base, {**p, **g})
-            except ValueError as e: raise ValueError(f'grid point {({**p, **g})}: {e}') from None
+            except ValueError as e: raise ValueError(f'grid point {_short(str({**p, **g}), 200)}: {e}') from None
             point = {k: field_value(cfg, k) for k in grid}
             point.update({k: field_value(cfg, k) for k in p if field_value(cfg, k) != field_value(base, k)})
             for s in seeds:
@@ -131,7 +187,13 @@ def _write_json(path, obj):
 def read_record(run_dir) -> dict | None:
     "The sweep record of a run folder (None when there is none, or it is not readable JSON)."
     try: return json.loads((Path(run_dir)/RECORD_NAME).read_text())
-    except (FileNotFoundError, json.JSONDecodeError): return None
+    except (FileNotFoundError, NotADirectoryError, ValueError, RecursionError): return None  # ValueError: not JSON, not text
+
+def _ray_node() -> str | None:
+    "The Ray node id of this process (a Ray worker, or a driver connected to Ray), else None (Ray is not imported here)."
+    ray = sys.modules.get('ray')
+    try: return ray.get_runtime_context().get_node_id() if ray is not None and ray.is_initialized() else None
+    except Exception: return None
 
 def run_metrics(run_dir) -> tuple[dict, str]:
     "({metric: value in %}, selection) of a finished run from its results.json: the headline average, then mAP per tIoU."
@@ -158,7 +220,8 @@ def run_one(spec) -> dict:
     prev = read_record(out)
     if prev and prev.get('status') == 'done': return {**prev, 'outcome': 'skipped'}
     rec = {k: spec[k] for k in ('name', 'point', 'seed')}
-    rec.update(host=socket.gethostname(), pid=os.getpid(), data=run_data_label(cfg), started=time.time())
+    rec.update(host=socket.gethostname(), pid=os.getpid(), ray_node=_ray_node(), data=run_data_label(cfg), started=time.time())
+    if spec.get('attempt', 1) > 1: rec.update(attempt=spec['attempt'], earlier_attempts=spec.get('earlier_attempts', []))
     threads, t0 = torch.get_num_threads(), time.time()
     try:
         resume = out/'last.pt' if (out/'last.pt').exists() else None
@@ -311,11 +374,12 @@ def check_sweep_folder(out: Path, spec: dict, allow_grid_change: bool = False):
     "Refuse a folder that is not a sweep folder, or that holds another base config, or (unless allowed) another grid."
     p = Path(out)/'sweep.json'
     if not p.exists():
-        if Path(out).exists() and any(Path(out).iterdir()):
+        if Path(out).exists() and any(f.name != LOCK_FILE for f in Path(out).iterdir()):
             raise ValueError(f'{out} exists, is not empty and holds no sweep.json: not a sweep folder; choose another --out')
         return
-    try: old = json.loads(p.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f'{p} is not valid JSON ({e}); repair or remove it') from None
+    try: old = _json(p.read_text(), str(p))
+    except UnicodeDecodeError: raise ValueError(f'{p} is not text; repair or remove it') from None
+    if not isinstance(old, dict) or not isinstance(old.get('base'), dict): raise ValueError(f'{p} is not a co2net sweep.json')
     if old.get('format') != SWEEP_FORMAT: raise ValueError(f'{p}: format {old.get("format")!r}, expected {SWEEP_FORMAT!r}')
     diff = sorted(k for k in set(old['base']) | set(spec['base']) if old['base'].get(k) != spec['base'].get(k))
     if diff:
@@ -334,18 +398,49 @@ def ray_available() -> bool:
     try: return importlib.util.find_spec('ray') is not None
     except (ImportError, ValueError): return False  # ValueError: a module entry without a spec, e.g. sys.modules['ray'] = None
 
+class RayStartError(ConnectionError):
+    "Ray could not be started here, or the cluster at `address` could not be reached (`reason`: what happened)."
+    def __init__(self, reason: str, advice: str = ''):
+        super().__init__(f'{reason}: {advice}' if advice else reason)
+        self.reason = reason
+
 def run_local(todo: list, on_done):
     "Run `todo` (RunSpecs) one after another in this process; `on_done(spec, record)` after each."
     for spec in todo: on_done(spec, run_one(spec))
 
 # %% ../nbs/12_sweep.ipynb #a1c0e029
+def _first_missing(folder: Path) -> Path | None:
+    "The outermost of `folder` and its parents that does not exist yet (None when `folder` exists)."
+    missing = None
+    for p in [folder, *folder.parents]:
+        if p.exists() or p.is_symlink(): break
+        missing = p
+    return missing
+
+def _remove_empty(folder: Path, upto: Path):
+    "Remove `folder` and its parents up to `upto`, as long as they are empty (what a refused sweep created)."
+    for p in [folder, *folder.parents]:
+        if p.exists():
+            try: p.rmdir()
+            except OSError: return
+        if p == upto: return
+
+def _lock_sweep_folder(stack: contextlib.ExitStack, out: Path, log):
+    "Hold the sweep folder's lock until `stack` closes (`co2net.runs.folder_lock`); taking over a dead driver's lock is logged."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        stack.enter_context(folder_lock(out, 'sweep folder'))
+    for w in caught: log(f'warning: {w.message}')
+
 def run_sweep(base: Config | str = 'demo', grid=None, seeds=None, out='runs/sweep', *, points=None, overrides=None,
               backend: str = 'auto', cpus_per_run: float = 1., gpus_per_run: float = 0., address: str = '',
               ray_cpus: int = 0, retries: int = 1, allow_grid_change: bool = False, title: str = 'Sweep results',
-              notes: str = '', log=print) -> SweepResult:
+              notes: str = '', max_runs: int = MAX_RUNS, ray_start_tries: int = 2, log=print) -> SweepResult:
     """Train every run of `plan_sweep(base, grid, seeds, out, points)` that has not finished, with backend 'ray',
-    'local' or 'auto' (Ray when installed), and write results.md/.csv/.png into `out`. `overrides`: fields of every
-    run (`key=value` strings or a dict). The last line logged is `SweepResult.line`."""
+    'local' or 'auto' (Ray when installed; when it cannot start, the local backend, with a note), and write
+    results.md/.csv/.png into `out`. `overrides`: fields of every run (`key=value` strings or a dict). Refused before
+    anything is written: more than `max_runs` runs, a folder that holds another sweep or that another driver is using,
+    a Ray that cannot be reached. The last line logged is `SweepResult.line`."""
     cfg = get_config(base) if isinstance(base, str) else base
     if overrides:
         ov = overrides if isinstance(overrides, dict) else dict(o.split('=', 1) if '=' in o else (o, None) for o in overrides)
@@ -354,48 +449,65 @@ def run_sweep(base: Config | str = 'demo', grid=None, seeds=None, out='runs/swee
     if not (cpus_per_run > 0 and gpus_per_run >= 0): raise ValueError(f'cpus_per_run={cpus_per_run} must be > 0 and gpus_per_run={gpus_per_run} >= 0')
     cfg = cfg.override({'progress': False, 'num_threads': cfg.num_threads or max(1, int(cpus_per_run))})
     if cfg.data_root: cfg = cfg.override({'data_root': str(Path(cfg.data_root).resolve())})  # Ray workers start elsewhere
-    backend = ('ray' if ray_available() else 'local') if backend == 'auto' else backend
+    auto = backend == 'auto'
+    backend = ('ray' if ray_available() else 'local') if auto else backend
     if backend not in ('ray', 'local'): raise ValueError(f"backend {backend!r}: expected 'ray', 'local' or 'auto'")
     out = Path(out).resolve()
     seeds = [int(s) for s in (seeds if seeds is not None else [cfg.seed])]
-    runs = plan_sweep(cfg, grid, seeds, out, points)
+    points = check_points(points)
+    log(f'sweep: {_size(parse_grid(grid), points, seeds)} = {count_runs(grid, seeds, points):,} runs')  # before any is built
+    runs = plan_sweep(cfg, grid, seeds, out, points, max_runs=max_runs)
     spec = _sweep_spec(cfg, runs, grid, points, seeds)
-    check_sweep_folder(out, spec, allow_grid_change)
-    _write_json(out/'sweep.json', spec)
-    records, todo = {}, []
-    for s in runs:
-        prev = read_record(out/s.name)
-        if prev and prev.get('status') == 'done': records[s.name] = {**prev, 'outcome': 'skipped'}
-        else: todo.append(s)
-    log(f'sweep: {len(runs)} runs in {out}: {len(runs) - len(todo)} finished before, {len(todo)} to run '
-        f'(backend {backend}, {cfg.num_threads} torch thread(s) per run)')
-    t0, n = time.time(), [0]
-    def on_done(s, rec):
-        records[s.name] = rec; n[0] += 1
-        head = f'[{n[0]}/{len(todo)}] {time.time() - t0:5.0f}s {s.label()}:'
-        if rec['status'] == 'done':
-            name, value = next(iter(rec['metrics'].items()))
-            again = f", resumed at iteration {rec['resumed_from']}" if rec.get('resumed_from') is not None else ''
-            log(f"{head} done in {rec.get('seconds', 0):.0f} s{again}; {name} {value:.2f} %")
-        else: log(f"{head} FAILED: {rec.get('error')} (details: {out/s.name/RECORD_NAME})")
-    if todo and backend == 'local': run_local(todo, on_done)
-    elif todo: run_ray(todo, on_done, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, address=address,
-                       ray_cpus=ray_cpus, retries=retries)
-    counts = {k: sum(records[s.name]['outcome'] == k for s in runs) for k in ('new', 'skipped', 'failed')}
-    rows = summarize(runs, records)
-    keys = list(dict.fromkeys(k for s in runs for k in s.point))
-    changed = _changed_fields(cfg)
-    notes = '\n\n'.join(x for x in (notes, f"Preset `{cfg.preset}` with " + (', '.join(f'`{k}={_text(v)}`' for k, v in changed.items())
-                                                              or 'no change') + f"; seeds {' '.join(map(str, seeds))}.") if x)
-    write_results_csv(rows, out/'results.csv', keys)
-    (out/'results.md').write_text(results_markdown(rows, runs, records, keys, title, notes))
-    if any(r['n'] for r in rows):
-        numeric = [k for k in keys if all(type(s.point.get(k)) in (int, float) for s in runs)]
-        x = next((k for k in numeric if len({s.point[k] for s in runs}) >= 3), '')
-        plot_sweep(rows, x=x, hue=next((k for k in keys if k != x), '') if x else '').savefig(out/'results.png', dpi=80)
+    made = _first_missing(out)
+    try:
+        with contextlib.ExitStack() as stack:
+            _lock_sweep_folder(stack, out, log)    # one driver per sweep folder
+            check_sweep_folder(out, spec, allow_grid_change)
+            records, todo = {}, []
+            for s in runs:
+                prev = read_record(out/s.name)
+                if prev and prev.get('status') == 'done': records[s.name] = {**prev, 'outcome': 'skipped'}
+                else: todo.append(s)
+            if todo and backend == 'ray':          # reach Ray before anything is written
+                try: stack.enter_context(ray_session(address, ray_cpus, tries=ray_start_tries, log=log))
+                except RayStartError as e:
+                    if not auto or address: raise
+                    log(f"note: {e.reason}; running the runs here, one after another (backend local)")
+                    backend = 'local'
+            _write_json(out/'sweep.json', spec)
+            log(f'sweep: {len(runs)} runs in {out}: {len(runs) - len(todo)} finished before, {len(todo)} to run '
+                f'(backend {backend}, {cfg.num_threads} torch thread(s) per run)')
+            t0, n = time.time(), [0]
+            def on_done(s, rec):
+                records[s.name] = rec; n[0] += 1
+                head = f'[{n[0]}/{len(todo)}] {time.time() - t0:5.0f}s {s.label()}:'
+                if rec['status'] == 'done':
+                    name, value = next(iter(rec['metrics'].items()))
+                    again = f", resumed at iteration {rec['resumed_from']}" if rec.get('resumed_from') is not None else ''
+                    log(f"{head} done in {rec.get('seconds', 0):.0f} s{again}; {name} {value:.2f} %")
+                else: log(f"{head} FAILED: {rec.get('error')} (details: {out/s.name/RECORD_NAME})")
+            if todo and backend == 'local': run_local(todo, on_done)
+            elif todo: run_ray(todo, on_done, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, address=address,
+                               ray_cpus=ray_cpus, retries=retries, log=log)
+            counts = {k: sum(records[s.name]['outcome'] == k for s in runs) for k in ('new', 'skipped', 'failed')}
+            rows = summarize(runs, records)
+            keys = list(dict.fromkeys(k for s in runs for k in s.point))
+            changed = _changed_fields(cfg)
+            notes = '\n\n'.join(x for x in (notes, f"Preset `{cfg.preset}` with " + (', '.join(f'`{k}={_text(v)}`' for k, v in changed.items())
+                                                                      or 'no change') + f"; seeds {' '.join(map(str, seeds))}.") if x)
+            write_results_csv(rows, out/'results.csv', keys)
+            (out/'results.md').write_text(results_markdown(rows, runs, records, keys, title, notes))
+            if any(r['n'] for r in rows):
+                numeric = [k for k in keys if all(type(s.point.get(k)) in (int, float) for s in runs)]
+                x = next((k for k in numeric if len({s.point[k] for s in runs}) >= 3), '')
+                plot_sweep(rows, x=x, hue=next((k for k in keys if k != x), '') if x else '').savefig(out/'results.png', dpi=80)
+    except BaseException:
+        if made is not None: _remove_empty(out, made)   # a sweep refused before its first file leaves no folder
+        raise
     result = SweepResult(out, runs, records, rows, counts)
     log(result.line)
     return result
+
 
 # %% ../nbs/12_sweep.ipynb #a1c0e036
 def failure_record(spec: RunSpec, error: BaseException) -> dict:
@@ -404,30 +516,132 @@ def failure_record(spec: RunSpec, error: BaseException) -> dict:
     return {'name': spec.name, 'point': spec.point, 'seed': spec.seed, 'status': 'failed', 'outcome': 'failed',
             'error': f'{type(error).__name__}: {last}', 'traceback': ''.join(traceback.format_exception(error))}
 
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [''])[0][:300]
+
 def run_ray(todo: list, on_done, *, cpus_per_run: float = 1., gpus_per_run: float = 0., address: str = '',
-            ray_cpus: int = 0, retries: int = 1):
-    """Run `todo` as Ray tasks declaring `cpus_per_run` CPUs and `gpus_per_run` GPUs (fractions allowed), with the Ray of
-    this process, else the cluster at `address`, else a new local Ray of `ray_cpus` CPUs (0: all), shut down at the end."""
-    try: import ray
-    except ImportError: raise ImportError("backend 'ray' needs Ray: pip install 'co2net[sweep]', or use backend 'local'", name='ray') from None
-    started = not ray.is_initialized()
-    if started and address: ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-    elif started: ray.init(address='local', num_cpus=ray_cpus or None, include_dashboard=False, log_to_driver=False,
-                           logging_level=logging.ERROR)  # 'local': a new Ray, even if `ray start` runs one here
-    try:
+            ray_cpus: int = 0, retries: int = 1, log=print):
+    """Run `todo` as Ray tasks declaring `cpus_per_run` CPUs and `gpus_per_run` GPUs (fractions allowed) on the Ray of
+    `ray_session(address, ray_cpus)`. A run whose worker or node is lost is given to Ray again, up to `retries` times,
+    and the log says so (it resumes from its last checkpoint); an exception inside a run is its `failed` record."""
+    with ray_session(address, ray_cpus, log=log) as ray:
         have = ray.cluster_resources()
         for what, need in (('CPU', cpus_per_run), ('GPU', gpus_per_run)):
             if need > have.get(what, 0): raise ValueError(f'each run asks for {need:g} {what}, the Ray cluster has {have.get(what, 0):g}')
-        task = ray.remote(run_one).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=retries)
-        pending = {task.remote(asdict(s)): s for s in todo}
+        task = ray.remote(run_one).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)  # retries: below
+        submit = lambda s, earlier: task.remote({**asdict(s), 'attempt': len(earlier) + 1, 'earlier_attempts': earlier})
+        pending = {submit(s, []): (s, []) for s in todo}
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
-            spec = pending.pop(ref)
+            spec, earlier = pending.pop(ref)
             try: rec = ray.get(ref)
-            except Exception as e: rec = failure_record(spec, e)  # the task itself failed (worker lost, ...)
+            except Exception as e:
+                lost = isinstance(e, ray.exceptions.RayError) and not isinstance(e, (ray.exceptions.RayTaskError,
+                                                                                     ray.exceptions.TaskCancelledError))
+                if lost and len(earlier) < retries:   # its worker process or its node died: not the run's fault
+                    why = f'{type(e).__name__}: {_first_line(e)}'
+                    log(f'[retry {len(earlier) + 1}/{retries}] {spec.label()}: lost its Ray worker ({why}); '
+                        'running it again from its last checkpoint')
+                    pending[submit(spec, earlier + [why])] = (spec, earlier + [why])
+                    continue
+                rec = failure_record(spec, e)
             on_done(spec, rec)
-    finally:
-        if started: ray.shutdown()
+
+
+# %% ../nbs/12_sweep.ipynb #b2d0e001
+RAY_START_TRIES = 2
+
+def _pids_with(marker: str) -> list[int]:
+    "Live processes other than this one whose command line contains `marker` (Linux /proc; [] elsewhere)."
+    found, key = [], marker.encode()
+    for d in Path('/proc').glob('[0-9]*'):
+        if int(d.name) == os.getpid(): continue
+        try:
+            if key in (d/'cmdline').read_bytes() and (d/'stat').read_text().rsplit(')', 1)[-1].split()[0] != 'Z':
+                found.append(int(d.name))
+        except (OSError, IndexError): pass
+    return found
+
+def stop_local_ray(temp_dir, keep_files: bool = False) -> int:
+    """Shut down this process's Ray, then end by process id every process still running from the local Ray started in
+    `temp_dir` (SIGTERM, SIGKILL 3 s later), until none has shown up for 2 s (a process being started when the others
+    ended shows up late); remove `temp_dir` unless `keep_files`. Returns how many processes had to be ended."""
+    ray = sys.modules.get('ray')
+    if ray is not None:
+        with contextlib.suppress(Exception): ray.shutdown()
+    marker, termed = str(temp_dir), {}
+    t_end = t_quiet = time.time()
+    t_end += 30
+    while time.time() < t_end:
+        pids = _pids_with(marker)
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                if pid not in termed: os.kill(pid, signal.SIGTERM); termed[pid] = time.time()
+                elif time.time() - termed[pid] > 3: os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError): os.waitpid(pid, os.WNOHANG)   # our own children: reaped
+        if pids: t_quiet = time.time()
+        elif time.time() - t_quiet > 2: break
+        time.sleep(0.1)
+    if not keep_files: shutil.rmtree(temp_dir, ignore_errors=True)
+    return len(termed)
+
+def start_local_ray(num_cpus: int = 0, *, tries: int = RAY_START_TRIES, log=print) -> str:
+    """Start a local Ray of `num_cpus` CPUs (0: all) in a new temporary folder, whose path every one of its processes
+    carries in its command line; a failed start is cleaned up (`stop_local_ray`) and tried again, up to `tries` times.
+    Returns the folder; `RayStartError` when every try failed."""
+    import ray
+    root = os.environ.get('RAY_TMPDIR') or ('/tmp' if os.path.isdir('/tmp') else tempfile.gettempdir())  # short: socket paths
+    for attempt in range(1, tries + 1):
+        tmp, t0 = tempfile.mkdtemp(prefix='co2net-ray-', dir=root), time.time()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                ray.init(address='local', num_cpus=num_cpus or None, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.ERROR, _temp_dir=tmp)   # 'local': a new Ray, even if `ray start` runs one here
+        except Exception as e:
+            why = f'{type(e).__name__}: {_first_line(e)}'
+            n = stop_local_ray(tmp, keep_files=attempt == tries)   # the last try's logs stay, for a look
+            log(f'Ray: start {attempt} of {tries} failed after {time.time() - t0:.0f} s ({why}); ended the {n} Ray process(es) '
+                'it left' + ('; trying once more' if attempt < tries else ''))
+            if attempt < tries: time.sleep(2)
+            continue
+        log(f"Ray: a local Ray with {ray.cluster_resources().get('CPU', 0):g} CPUs started in {time.time() - t0:.1f} s; "
+            f'its processes carry {tmp} in their command line')
+        return tmp
+    load = f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores' if hasattr(os, 'getloadavg') else 'busy'
+    raise RayStartError(f'could not start a local Ray ({tries} tries; the last: {why}; its logs are in {tmp})',
+                        f'the machine may be too busy ({load}): use --backend local, or start Ray yourself '
+                        '(ray start --head) and pass --address auto')
+
+@contextlib.contextmanager
+def ray_session(address: str = '', num_cpus: int = 0, *, tries: int = RAY_START_TRIES, log=print):
+    """The `ray` module, connected for the block: the Ray this process already has (left running), else the cluster at
+    `address` ('auto': the one `ray start` runs here; 'ray://host:10001': Ray Client), else a new local Ray of
+    `num_cpus` CPUs (0: all; `start_local_ray`). What the block started is stopped at its end; `RayStartError` when
+    no Ray can be had."""
+    try: import ray
+    except ImportError: raise ImportError("backend 'ray' needs Ray: pip install 'co2net[sweep]', or use backend 'local'", name='ray') from None
+    if ray.is_initialized():
+        yield ray
+        return
+    if address:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        except Exception as e:
+            with contextlib.suppress(Exception): ray.shutdown()
+            advice = ("Ray Client (ray://) needs the ray[client] extra: pip install 'co2net[sweep]'" if isinstance(e, ImportError)
+                      else 'is the cluster running, and its port reachable from here?')
+            raise RayStartError(f'could not reach the Ray cluster at --address {address} ({type(e).__name__}: '
+                                f'{_first_line(e)})', advice) from None
+        try: yield ray
+        finally: ray.shutdown()
+        return
+    tmp = start_local_ray(num_cpus, tries=tries, log=log)
+    try: yield ray
+    finally: stop_local_ray(tmp)
+
 
 # %% ../nbs/12_sweep.ipynb #a1c0e03a
 @call_parse
@@ -446,16 +660,20 @@ def sweep_cmd(
     ray_cpus: int = 0,  # CPUs of the local Ray this command starts (0: all of this machine's)
     retries: int = 1,  # times Ray re-runs a run whose worker died (it resumes from its last checkpoint)
     allow_grid_change: bool = False,  # run another grid or other seeds in an existing sweep folder (shared finished runs are reused)
+    max_runs: int = MAX_RUNS,  # refuse a sweep of more runs than this (0: no limit): a slip in a grid can ask for millions
 ):
     "Train a grid of configs x seeds with Ray or one after another, resumable; mean ± std over seeds per grid point."
     cfg = Config.load(config) if config else get_config(preset)
     pts = None
     if points:
-        try: pts = json.loads(Path(points).read_text())
-        except FileNotFoundError: raise FileNotFoundError(f'points file {points} does not exist') from None
-        except json.JSONDecodeError as e: raise ValueError(f'points file {points} is not valid JSON: {e}') from None
-        if not (isinstance(pts, list) and all(isinstance(p, dict) for p in pts)):
-            raise ValueError(f'points file {points}: expected a JSON list of objects')
-    return run_sweep(cfg, grid, seeds, out, points=pts, overrides=override, backend=backend, cpus_per_run=cpus_per_run,
-                     gpus_per_run=gpus_per_run, address=address, ray_cpus=ray_cpus, retries=retries,
-                     allow_grid_change=allow_grid_change)
+        p = Path(points)
+        if not p.is_file(): raise (ValueError(f'points file {p} is not a file') if p.exists() else
+                                   FileNotFoundError(f'points file {p} does not exist'))
+        try: text = p.read_text()
+        except UnicodeDecodeError: raise ValueError(f'points file {p} is not text (UTF-8)') from None
+        pts = check_points(_json(text, f'points file {p}'), f'points file {p}')
+    try:
+        return run_sweep(cfg, grid, seeds, out, points=pts, overrides=override, backend=backend, cpus_per_run=cpus_per_run,
+                         gpus_per_run=gpus_per_run, address=address, ray_cpus=ray_cpus, retries=retries,
+                         allow_grid_change=allow_grid_change, max_runs=max_runs)
+    except FolderBusyError as e: raise ValueError(str(e)) from None   # a usage error: one line, exit status 2

