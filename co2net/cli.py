@@ -4,42 +4,59 @@
 
 # %% ../nbs/10_cli.ipynb #0653f0ba
 from __future__ import annotations
-import importlib, json, os, sys, time
+import contextlib, importlib, json, os, signal, sys, threading, time
 from pathlib import Path
 from typing import Annotated
 import numpy as np
 import torch
 from fastcore.script import call_parse, anno_parser
 from .config import (Config, PRESETS, OFFICIAL_PRESETS, SELECTION_LABELS, get_config, make_dataset, model_from_config, resolve_device,
-                           data_label, external_data)
+                           data_label, external_data, check_num_threads, remove_created)
 from .predict import evaluate_split, predict, predict_videos, headline_average
-from .runs import (load_checkpoint, load_model_weights, check_out_dir, write_detections, atomic_write,
-                         stop_on_signals, Interrupted)
+from .runs import (load_checkpoint, load_model_weights, check_out_dir, check_out_folder, write_detections, atomic_write,
+                         stop_on_signals, Interrupted, FolderBusyError)
 from .train import train, train_seeds, seeds_summary, seed_everything, check_splits
 from .localize import detections_to_seconds
 from .data import check_feature_array, check_feature_file, load_npy, THUMOS14_CLASSES
 from .features import VIDEO_SUFFIXES, FeatureExtractor, video_info   # light: PyAV and OpenCV load only when a video is read
 
 # %% auto #0
-__all__ = ['COMMANDS', 'POSITIONAL', 'CliError', 'check_output_file', 'train_cmd', 'model_from_checkpoint', 'evaluate_cmd',
-           'read_feature_file', 'read_class_names', 'detect_cmd', 'convert_cmd', 'demo_figure', 'demo_cmd',
-           'LazyCommand', 'missing_extra', 'command_function', 'run_command', 'main']
+__all__ = ['COMMANDS', 'POSITIONAL', 'HARD_STOP_COMMANDS', 'HARD_STOP_GRACE', 'CliError', 'merge_overrides', 'check_output_file',
+           'train_cmd', 'model_from_checkpoint', 'evaluate_cmd', 'read_feature_file', 'read_class_names', 'detect_cmd',
+           'convert_cmd', 'demo_figure', 'demo_cmd', 'LazyCommand', 'missing_extra', 'command_function', 'run_command',
+           'main']
 
 # %% ../nbs/10_cli.ipynb #a04eb7de
 class CliError(Exception):
     "A user error: printed as one line, exit status 2."
 
 def _config_for(preset: str, config: str, overrides) -> Config:
-    "Config from a JSON file or a preset, then `key=value` overrides."
-    cfg = Config.load(config) if config else get_config(preset)
-    return cfg.override(list(overrides or []))
+    "Config from a JSON file naming every field, or from a preset; then `key=value` overrides."
+    cfg = Config.load(config, complete=True) if config else get_config(preset)
+    return cfg.override(merge_overrides(overrides))
+
+def merge_overrides(items, what: str = '--override') -> list[str]:
+    """`key=value` strings (from every --override and the options that set a field) as one list; a key given twice with
+    different values is a CliError naming both (the same value twice is kept once)."""
+    seen, out = {}, []
+    for it in items or []:
+        if '=' not in it: raise CliError(f"{what} {it!r}: expected key=value")
+        k, v = it.split('=', 1); k = k.strip().replace('-', '_')
+        if k in seen:
+            if seen[k] != v: raise CliError(f"{what}: {k} is given twice, as {seen[k]!r} and as {v!r}; give it once")
+            continue
+        seen[k] = v; out.append(f'{k}={v}')
+    return out
 
 def check_output_file(path, overwrite: bool = False, what: str = 'output file') -> Path:
     """Check, before any computation, that `path` can be written: not an existing file unless `overwrite`, not a
-    folder, its folder creatable and writable (a real write test). A CliError names the path and the problem."""
+    folder, not under a file, its folder creatable and writable (a real write test). A CliError names the path and
+    the problem."""
     path = Path(path)
     if path.is_dir(): raise CliError(f'{what} {path} is a folder')
     if path.exists() and not overwrite: raise CliError(f'{what} {path} exists; pass --overwrite to replace it, or choose another --out')
+    try: check_out_folder(path.parent, f'the folder of {what} {path},')
+    except (FileExistsError, PermissionError) as e: raise CliError(str(e)) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         probe = path.parent/f'.{path.name}.{os.getpid()}.probe'
@@ -52,7 +69,7 @@ def check_output_file(path, overwrite: bool = False, what: str = 'output file') 
 @call_parse
 def train_cmd(
     preset: str = 'thumos14',  # preset to start from: thumos14, activitynet12 or demo
-    config: str = '',  # JSON config file (a run's config.json); replaces the preset
+    config: str = '',  # JSON config file naming every field (a run's config.json); replaces the preset; a file that lacks fields is refused
     data_root: str = '',  # folder holding <dataset>-Annotations/ and the I3D features
     out: str = '',  # run folder ('': the config's out_dir); must be empty unless --resume or --overwrite
     selection: str = '',  # checkpoint selection: validation, last, or test (official, optimistic); '': the config's (validation)
@@ -60,10 +77,10 @@ def train_cmd(
     seed: int = -1,  # random seed (-1: the config's value)
     seeds: Annotated[int, {'nargs': '+'}] = None,  # several seeds: train once per seed and print mean and std
     device: str = '',  # auto, cpu or cuda ('': the config's value, auto)
-    resume: str = '',  # a last.pt to continue from exactly (its own config is used; --preset/--config are ignored)
+    resume: str = '',  # a last.pt to continue from exactly, in its own folder, or in --out (empty, or --overwrite); its config is used
     overwrite: bool = False,  # replace the run in a non-empty --out folder (its run files are deleted first)
     missing_ambiguous: str = '',  # THUMOS14 protocol co2net without Ambiguous_test.txt: error or skip ('': the config's, error)
-    override: Annotated[str, {'nargs': '+'}] = None,  # other config fields as key=value, e.g. lr=1e-4 fusion=se loss_terms=mil_orig,mil_supp,norm (a list: comma-separated, no spaces)
+    override: Annotated[str, {'nargs': '+', 'action': 'extend'}] = None,  # other config fields as key=value, e.g. lr=1e-4 fusion=se loss_terms=mil_orig,mil_supp,norm (a list: comma-separated, no spaces); may be repeated
 ):
     "Train CO2-Net; evaluate and checkpoint every interval, then evaluate the chosen checkpoint on the test split."
     over = list(override or [])
@@ -71,18 +88,34 @@ def train_cmd(
                         ('max_iter', max_iter, 0), ('seed', seed, -1), ('device', device, ''),
                         ('missing_ambiguous', missing_ambiguous, '')):
         if v != unset: over.append(f'{k}={v}')
+    over = merge_overrides(over, '--override (and the options that set a config field)')
     if resume:
         if seeds: raise CliError('--resume and --seeds cannot be combined')
-        if overwrite: raise CliError('--resume continues a run and --overwrite replaces it: give one of them')
+        if config: raise CliError('--resume uses the config saved in the checkpoint: --config does not apply')
+        here = Path(resume).parent                         # the run continues next to its checkpoint, or in --out
+        given = [o.split('=', 1)[1] for o in over if o.startswith('out_dir=')]
+        dest = Path(given[0]) if given and given[0] else here
+        if overwrite and _same_path(dest, here):
+            raise CliError(f'--resume continues the run in {here} and --overwrite would replace it: give one of them '
+                           '(or --out ANOTHER_FOLDER --overwrite to continue it there)')
+        check_out_folder(dest, 'output folder')          # the output before the checkpoint is even read
         base = Config.from_dict(load_checkpoint(resume)['config'], source=f'checkpoint {resume}')
-        train(base.override(over), resume=resume)
+        over = [o for o in over if not o.startswith('out_dir=')] + [f'out_dir={dest}']
+        cfg = base.override(over)
+        print(f"co2net train: resuming {resume}, writing to {dest}" + ('' if _same_path(dest, here) else ' (a new run folder)'), flush=True)
+        train(cfg, resume=resume, overwrite=overwrite)
         return
     cfg = _config_for(preset, config, over)
+    print(f'co2net train: writing to {cfg.out_dir}' + (' (one sub-folder per seed)' if seeds else ''), flush=True)
     if seeds:
         runs = train_seeds(cfg, seeds, overwrite=overwrite)
         print(seeds_summary(runs))
         return
     train(cfg, overwrite=overwrite)
+
+def _same_path(a, b) -> bool:
+    a, b = Path(a), Path(b)
+    return os.path.samefile(a, b) if a.exists() and b.exists() else a.resolve() == b.resolve()
 
 # %% ../nbs/10_cli.ipynb #2fd08fa1
 def model_from_checkpoint(checkpoint, device='auto', official_preset: str = '', n_classes: int = 0,
@@ -196,6 +229,18 @@ def _detect_external_data(kinds: set, rgb_weights, flow_weights, random_weights)
                                       f'{rgb_weights} (RGB) and {flow_weights} (flow)')
     return {'used': 'features' in kinds or ('video' in kinds and not random_weights), 'details': '; '.join(parts)}
 
+def _detect_features_record(items, rgb_weights, flow_weights, random_weights) -> dict:
+    """The results JSON's `features` entry for `detect` (next to `external_data`): per input kind, where its features
+    came from; `random_weights` is true when they were extracted here with random I3D weights (the detections mean
+    nothing), false with real weights, null for feature files (co2net cannot tell how those were made)."""
+    videos = [str(p) for _, p, k in items if k == 'video']
+    files = [str(p) for _, p, k in items if k == 'features']
+    rec = {'random_weights': bool(random_weights) if videos else None,
+           'extracted_from_videos': videos, 'feature_files': files}
+    if videos and not random_weights: rec['i3d_weights'] = {'rgb': str(rgb_weights), 'flow': str(flow_weights)}
+    if videos and random_weights: rec['note'] = 'random I3D weights: a pipeline test, these detections mean nothing'
+    return rec
+
 # %% ../nbs/10_cli.ipynb #e1c00007
 @call_parse
 def detect_cmd(
@@ -256,7 +301,8 @@ def detect_cmd(
                 except ValueError as e: raise CliError(str(e)) from None
     dets = predict_videos(model, videos(), class_threshold=cfg.class_threshold, gamma=cfg.gamma, device=resolve_device(device))
     write_detections(dets, list(meta['classes']), out, _detect_external_data(kinds, rgb_weights, flow_weights, random_weights),
-                     videos=[n for n, _, _ in items])                 # every video listed, also those without a detection
+                     videos=[n for n, _, _ in items],                 # every video listed, also those without a detection
+                     extra={'features': _detect_features_record(items, rgb_weights, flow_weights, random_weights)})
     secs = detections_to_seconds(dets)
     print(f'{len(items)} video(s), {len(dets["video"])} detections -> {out} (checkpoint trained on: {meta.get("data", "?")})')
     for n, _, _ in items:
@@ -277,6 +323,11 @@ def convert_cmd(
     "Split a W-TALC object-array feature file into a folder of per-video .npy files (memory-mapped when read)."
     from co2net.data import convert_features, load_annotations
     if not Path(features).exists(): raise CliError(f'feature file {features} does not exist')
+    dest = Path(out) if out else Path(features).with_suffix('')   # the output first: checked before the file is read
+    if dest.exists() and not overwrite: raise CliError(f'output folder {dest} exists; pass --overwrite to replace it, or choose another --out')
+    try: check_out_folder(dest.parent, f'the folder of output folder {dest},')
+    except (FileExistsError, PermissionError) as e: raise CliError(str(e)) from None
+    if dest.exists() and not dest.is_dir(): raise CliError(f'output folder {dest} is a file, not a folder')
     names = load_annotations(annotations).names if annotations else None
     dest = convert_features(features, out or None, names=names, overwrite=overwrite)
     print(f'wrote {len(list(Path(dest).glob("*.npy")))} per-video feature files to {dest}')
@@ -337,12 +388,18 @@ def demo_cmd(
     if max_iter: over['max_iter'] = max_iter
     if seed >= 0: over['seed'] = seed
     cfg = get_config('demo', **over)
+    check_num_threads(cfg)
     check_out_dir(cfg, overwrite=overwrite)      # before anything is generated or written
     label = data_label(cfg)
     print(f'co2net demo: {label}. The numbers below measure this synthetic set only.')
+    print(f'co2net demo: writing to {cfg.out_dir}', flush=True)
     if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
-    ds = make_dataset(cfg)                        # {out}/data: written once, reused while identical, never overwritten
-    check_splits(ds, cfg)
+    created = []
+    try:
+        ds = make_dataset(cfg, created=created)   # {out}/data: written once, reused while identical, never overwritten
+        check_splits(ds, cfg)
+    except BaseException:
+        remove_created(created); raise            # a refused demo leaves the folder as it found it
     dev = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     untrained = model_from_config(cfg, ds.n_classes, ds.feature_dim).to(dev)
@@ -402,6 +459,35 @@ def _os_message(e: OSError) -> str:
     if len(e.args) == 1 or not e.strerror: return str(e)
     return f'{e.strerror}: {e.filename}' if e.filename else e.strerror
 
+HARD_STOP_COMMANDS = {'detect'}   # commands that end within about a second of SIGTERM/SIGINT, even inside a long computation
+HARD_STOP_GRACE = 0.5             # seconds the command has to stop by itself first
+
+@contextlib.contextmanager
+def _hard_stop(enabled: bool, cmd: str):
+    """While the block runs: a SIGTERM/SIGINT that the main thread cannot act on within `HARD_STOP_GRACE` seconds (it is
+    inside a long computation in native code, e.g. optical flow or a network on the CPU) ends the process at once,
+    with status 128 + signal. Only for commands whose outputs are written all or nothing at the end, so that nothing
+    partial is left. The signal reaches a watcher thread through `signal.set_wakeup_fd` (a byte written by the C-level
+    handler itself, at once); the Python handler (`Interrupted`) still runs first when it can."""
+    if not enabled or threading.current_thread() is not threading.main_thread(): yield; return
+    r, w = os.pipe(); os.set_blocking(w, False)
+    old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    done = threading.Event()
+    def watch():
+        try: got = os.read(r, 1)
+        except OSError: return
+        if done.is_set() or not got: return
+        if done.wait(HARD_STOP_GRACE): return                          # the command stopped by itself
+        signum = got[0]
+        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else f'signal {signum}'
+        try: sys.stderr.write(f'co2net {cmd}: interrupted by {name}; nothing was written\n'); sys.stderr.flush()
+        finally: os._exit(128 + signum)
+    t = threading.Thread(target=watch, daemon=True, name='co2net-hard-stop'); t.start()
+    try: yield
+    finally:
+        done.set(); signal.set_wakeup_fd(old)
+        os.write(w, b'\0'); t.join(1); os.close(r); os.close(w)
+
 def run_command(argv: list[str]) -> int:
     "Parse `argv` (subcommand first) and run it; returns the exit status."
     if not argv or argv[0] in ('-h', '--help'):
@@ -418,17 +504,27 @@ def run_command(argv: list[str]) -> int:
     except SystemExit as e: return int(e.code or 0)
     args.pop('pdb', None); args.pop('xtra', None)
     try:
-        with stop_on_signals(): result = func(**args)     # SIGTERM / SIGINT -> Interrupted
+        with stop_on_signals(), _hard_stop(cmd in HARD_STOP_COMMANDS, cmd): result = func(**args)   # SIGTERM / SIGINT -> Interrupted
     except (CliError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError) as e:
         return fail(_os_message(e) if isinstance(e, OSError) else e)
+    except FolderBusyError as e: return fail(e)                       # another driver writes there: nothing was touched
+    except RecursionError: return fail('an input (a JSON value or file) is nested too deeply')
     except OSError as e: return fail(_os_message(e), 1)               # e.g. a full disk: the message names the path
     except FloatingPointError as e: return fail(e, 1)
     except ImportError as e: return fail(missing_extra(_EXTRA_OF[cmd], e) if cmd in _EXTRA_OF else e, 1)
     except KeyboardInterrupt as e:
         print(f'co2net {cmd}: interrupted' + (f' by {e}' if isinstance(e, Interrupted) else ''), file=sys.stderr)
+        if cmd in HARD_STOP_COMMANDS: _STOPPED.add(cmd)    # `main` ends the process without waiting for worker threads
         return getattr(e, 'exit_status', 130)
     return getattr(result, 'exit_status', 0)      # e.g. a sweep with failed runs: 1
 
+_STOPPED = set()   # hard-stop commands that were interrupted in this process
+
 def main():
-    "Entry point of the `co2net` console script."
-    sys.exit(run_command(sys.argv[1:]))
+    """Entry point of the `co2net` console script. An interrupted hard-stop command (`HARD_STOP_COMMANDS`) ends the
+    process at once: worker threads still inside a computation (optical flow) are not waited for."""
+    status = run_command(sys.argv[1:])
+    if _STOPPED:
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

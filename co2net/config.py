@@ -4,17 +4,17 @@
 
 # %% ../nbs/A3_config.ipynb #526106da
 from __future__ import annotations
-import dataclasses, hashlib, json, math, numbers, os, tempfile
+import dataclasses, hashlib, json, math, numbers, os, shutil, tempfile
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['METHOD_LOSS_TERMS', 'METHODS', 'SELECTIONS', 'SELECTION_LABELS', 'FIELD_RANGES', 'FIELD_CHOICES', 'PRESETS',
-           'OFFICIAL_PRESETS', 'Config', 'validate_config', 'get_config', 'resolve_device', 'demo_recipe', 'demo_data',
-           'model_from_config', 'loss_from_config', 'data_label', 'make_dataset', 'demo_data_root', 'make_demo_data',
-           'external_data']
+__all__ = ['METHOD_LOSS_TERMS', 'METHODS', 'SELECTIONS', 'SELECTION_LABELS', 'MAX_THREADS', 'FIELD_RANGES', 'FIELD_CHOICES',
+           'PRESETS', 'OFFICIAL_PRESETS', 'Config', 'validate_config', 'cpu_cores', 'check_num_threads', 'get_config',
+           'resolve_device', 'demo_recipe', 'demo_data', 'model_from_config', 'loss_from_config', 'data_label',
+           'make_dataset', 'demo_data_root', 'make_demo_data', 'remove_created', 'external_data']
 
 # %% ../nbs/A3_config.ipynb #f6e8ecbe
 from .ccm import FUSIONS, CONTEXTS
@@ -128,11 +128,12 @@ class Config:
 SELECTIONS = ('validation', 'last', 'test')
 SELECTION_LABELS = {'validation': 'validation', 'last': 'last', 'test': 'test (official, optimistic)'}
 _POSITIVE, _NONNEG = (lambda v: v > 0, '> 0'), (lambda v: v >= 0, '>= 0')
+MAX_THREADS = 1024    # num_threads on any machine (a checkpoint's config stays readable elsewhere); `check_num_threads`: this one
 FIELD_RANGES = {  # numeric fields: (test, what the value must be)
     'lr': _POSITIVE, 'weight_decay': _NONNEG, 'alpha1': _NONNEG, 'alpha2': _NONNEG, 'alpha3': _NONNEG, 'alpha4': _NONNEG,
     'class_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'gamma': _NONNEG, 'val_fraction': (lambda v: 0 <= v < 1, 'in [0, 1)'),
     'batch_size': _POSITIVE, 'max_seqlen': _POSITIVE, 'topk_ratio': _POSITIVE, 'max_iter': _POSITIVE, 'eval_interval': _POSITIVE,
-    'log_every': _POSITIVE, 'pool_t': _POSITIVE, 'n_pairs': _NONNEG, 'num_threads': _NONNEG,
+    'log_every': _POSITIVE, 'pool_t': _POSITIVE, 'n_pairs': _NONNEG, 'num_threads': (lambda v: 0 <= v <= MAX_THREADS, f'in [0, {MAX_THREADS}]'),
     'edl_ratio': _POSITIVE, 'alpha_edl': _NONNEG, 'alpha_uct': _NONNEG, 'amplitude': _NONNEG, 'alpha5': _NONNEG,
     'alpha6': _NONNEG, 'action_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'),
     'background_threshold': (lambda v: 0 <= v <= 1, 'in [0, 1]'), 'similarity_threshold': (lambda v: -1 <= v <= 1, 'in [-1, 1]'),
@@ -173,6 +174,20 @@ def validate_config(cfg: Config):
         if cfg.device not in ('auto', 'cpu', 'cuda') and not (cfg.device.startswith('cuda:') and cfg.device[5:].isdigit()):
             problems.append(f"device={cfg.device!r}: must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if problems: raise ValueError('config ' + '; '.join(problems))
+
+def cpu_cores() -> int:
+    "The CPU cores this process may run on (its affinity mask, e.g. a container's or a job's share; else all)."
+    try: return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError): return os.cpu_count() or 1
+
+def check_num_threads(cfg: Config) -> int:
+    """`cfg.num_threads` if this machine can run it: 0 (torch's default) or at most 4 threads per CPU core; a ValueError
+    otherwise (thousands of threads would crash torch or stall the machine). Checked before a run writes anything."""
+    n, cores = cfg.num_threads, cpu_cores()
+    if n > 4 * cores:
+        raise ValueError(f"config num_threads={n}: more than 4 threads per CPU core on this machine ({cores} core(s), at most "
+                         f"{4 * cores}); use 0 (torch's default) or a number up to {4 * cores}")
+    return n
 
 # %% ../nbs/A3_config.ipynb #c46ccb4d
 PRESETS = {
@@ -306,7 +321,12 @@ def _parse_value(name, text, current):
             if not isinstance(v, dict): raise ValueError('expected a JSON object')
             return v
         return text
-    except ValueError as e: raise ValueError(f"config override {name}={text!r}: {e}") from None
+    except RecursionError: raise ValueError(f"config override {name}=...: the JSON value is nested too deeply") from None
+    except ValueError as e: raise ValueError(f"config override {name}={_short(text)}: {e}") from None
+
+def _short(text: str, n: int = 80) -> str:
+    "repr of `text`, cut to about `n` characters."
+    return repr(text) if len(text) <= n else repr(text[:n]) + f'... ({len(text)} characters)'
 
 def _override(self: Config, items) -> Config:
     "A copy of the config with `key=value` strings (or a dict) applied."
@@ -330,20 +350,31 @@ def save(self: Config, path):
     atomic_write(path, (json.dumps(self.to_dict(), indent=1) + '\n').encode(), what='config file')
 
 @patch(cls_method=True)
-def load(cls: Config, path):
-    "Read a config written by `Config.save`."
+def load(cls: Config, path, complete: bool = False):
+    """Read a config written by `Config.save`. `complete=True` (the `--config` of the command line): the file must name
+    every field, and one that lacks some is refused, listing them; otherwise missing fields take the class defaults."""
     try: d = json.loads(Path(path).read_text())
-    except FileNotFoundError: raise FileNotFoundError(f"config file {path} does not exist")
-    except json.JSONDecodeError as e: raise ValueError(f"config file {path} is not valid JSON: {e}")
+    except FileNotFoundError: raise FileNotFoundError(f"config file {path} does not exist") from None
+    except IsADirectoryError: raise IsADirectoryError(f"config file {path} is a folder") from None
+    except UnicodeDecodeError as e: raise ValueError(f"config file {path} is not UTF-8 text ({e})") from None
+    except json.JSONDecodeError as e: raise ValueError(f"config file {path} is not valid JSON: {e}") from None
+    except RecursionError: raise ValueError(f"config file {path}: its JSON is nested too deeply to be a config") from None
     if not isinstance(d, dict): raise ValueError(f"config file {path}: expected a JSON object, got {type(d).__name__}")
+    if complete:
+        missing = [f.name for f in fields(cls) if f.name not in d]
+        if missing: raise ValueError(
+            f"config file {path} lacks {len(missing)} field(s): {', '.join(missing[:12])}{', ...' if len(missing) > 12 else ''}; "
+            "a --config file names every field (as a run's config.json does); to change a few fields of a preset use "
+            "--preset NAME --override key=value")
     return cls.from_dict(d, source=f"config file {path}")
 
 # %% ../nbs/A3_config.ipynb #e7a00021
-def make_dataset(cfg: Config, write: bool = True, feature_dim: int | None = None):
+def make_dataset(cfg: Config, write: bool = True, feature_dim: int | None = None, created: list | None = None):
     """The dataset a config names: the synthetic demo set, or W-TALC files under `cfg.data_root`.
     `write=False` (evaluation, detection) never writes: a demo set without files is generated in memory.
-    `feature_dim`: the width a model needs (a checkpoint's), so that other features fail with the [RGB | FLOW] message."""
-    if cfg.dataset == 'demo': return make_demo_data(cfg, write=write, feature_dim=feature_dim)
+    `feature_dim`: the width a model needs (a checkpoint's), so that other features fail with the [RGB | FLOW] message.
+    `created`: a list that receives every path the call creates (see `make_demo_data`)."""
+    if cfg.dataset == 'demo': return make_demo_data(cfg, write=write, feature_dim=feature_dim, created=created)
     root = Path(cfg.data_root)
     ann = root/f'{cfg.dataset}-Annotations'
     if not ann.is_dir():
@@ -364,17 +395,39 @@ def _entries_digests(root: Path, prefix: str) -> dict:
             out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
-def make_demo_data(cfg: Config, write: bool = True, feature_dim: int | None = None) -> WtalcDataset:
+_OWN_TEMP = ('.co2net.lock',)   # what co2net itself may have left in a data folder (and its temporary folders, below)
+
+def _foreign_entries(root: Path, prefix: str) -> list[str]:
+    "Names in `root` that are not the demo set's files (`prefix*`), nor co2net's lock or temporary folders."
+    return sorted(p.name for p in root.iterdir()
+                  if not p.name.startswith(prefix) and p.name not in _OWN_TEMP and not p.name.startswith(f'.{prefix[:-1]}.tmp-'))
+
+def make_demo_data(cfg: Config, write: bool = True, feature_dim: int | None = None, created: list | None = None) -> WtalcDataset:
     """The synthetic demo set of `cfg`. `write=True`: stored under `demo_data_root(cfg)` if absent, reused if its files
-    are identical to a fresh copy, refused (FileExistsError) if they differ. `write=False`: the stored files as they
-    are, or the set generated in memory; nothing is written."""
+    are identical to a fresh copy, refused (FileExistsError) if they differ. It is only written into a folder that does
+    not exist yet (co2net creates it) or is empty; a folder that holds other files is refused before anything is
+    written. `write=False`: the stored files as they are, or the set generated in memory; nothing is written.
+    `created`: a list that receives every path this call creates (the folder, the files), so that a run refused
+    afterwards can remove them again."""
     from co2net.synthetic import make_synthetic_dataset, DEMO_NAME
     root, prefix = demo_data_root(cfg), f'{DEMO_NAME}-'
     load = lambda: load_dataset(root, DEMO_NAME, preset=cfg.family, val_fraction=cfg.val_fraction, feature_dim=feature_dim)
+    if root.exists() and not root.is_dir(): raise FileExistsError(f"data folder {root} is a file, not a folder")
     present = root.is_dir() and any(root.glob(f'{prefix}*'))
     if not write: return load() if present else demo_data(cfg, feature_dim)
+    if not present and root.is_dir():
+        other = _foreign_entries(root, prefix)
+        if other: raise FileExistsError(
+            f"data folder {root} holds other files ({', '.join(other[:4])}{', ...' if len(other) > 4 else ''}): co2net writes "
+            "its synthetic data only into a new or empty folder, or reuses one that holds exactly that data; choose "
+            "another data_root (or none: the run folder's data/)")
     ann, gen_cfg, seed = demo_recipe(cfg)
-    root.mkdir(parents=True, exist_ok=True)
+    new_root = not root.exists()
+    if new_root:
+        top = root
+        while not top.parent.exists(): top = top.parent      # the highest folder this call creates
+        root.mkdir(parents=True)
+        if created is not None: created.append(top)
     with tempfile.TemporaryDirectory(prefix=f'.{DEMO_NAME}.tmp-', dir=root) as fresh:
         make_synthetic_dataset(fresh, DEMO_NAME, ann, gen_cfg, seed=seed)
         if present:
@@ -385,8 +438,17 @@ def make_demo_data(cfg: Config, write: bool = True, feature_dim: int | None = No
                                       f"generates ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}); they are "
                                       "not overwritten: move them away, or choose another data_root / --out")
         else:
-            for p in Path(fresh).iterdir(): os.replace(p, root/p.name)
+            for p in Path(fresh).iterdir():
+                os.replace(p, root/p.name)
+                if created is not None and not new_root: created.append(root/p.name)
     return load()
+
+def remove_created(paths):
+    "Remove the files and folders a refused run created (the paths `make_demo_data` recorded), newest first."
+    for p in reversed(list(paths or [])):
+        p = Path(p)
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+        elif p.exists() or p.is_symlink(): p.unlink(missing_ok=True)
 
 # %% ../nbs/A3_config.ipynb #a3extdat
 def external_data(cfg: Config) -> dict:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/A1_runs.ipynb #9b2cdbb6
 from __future__ import annotations
-import contextlib, fcntl, hashlib, json, math, numbers, os, random, signal, socket, sys, threading, time, warnings
+import contextlib, fcntl, hashlib, json, math, numbers, os, pickle, random, re, shutil, signal, socket, sys, threading, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,9 +15,9 @@ from .localize import write_results_json
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'LOCK_FILE', 'RUN_FILES', 'get_rng_state', 'set_rng_state', 'Interrupted', 'stop_on_signals',
            'signals_deferred', 'report_interrupt', 'atomic_write', 'check_meta', 'save_checkpoint', 'load_checkpoint',
-           'load_model_weights', 'FolderBusyError', 'folder_lock', 'check_out_dir', 'read_metrics', 'append_metrics',
-           'prepare_run_folder', 'dataset_digest', 'run_meta', 'check_resume_config', 'check_resume_data',
-           'restore_run', 'write_detections', 'plot_training_curves']
+           'load_model_weights', 'FolderBusyError', 'folder_lock', 'check_out_folder', 'check_out_dir', 'read_metrics',
+           'append_metrics', 'prepare_run_folder', 'dataset_digest', 'run_meta', 'check_resume_config',
+           'check_resume_data', 'restore_run', 'write_detections', 'plot_training_curves']
 
 # %% ../nbs/A1_runs.ipynb #e7a00015
 def get_rng_state(generator: np.random.Generator | None = None) -> dict:
@@ -76,15 +76,27 @@ def signals_deferred():
             signum, _SIGNALS['pending'] = _SIGNALS['pending'], None
             raise Interrupted(signum)
 
+def _iteration_on_disk(path) -> int | None:
+    "The iteration recorded in the checkpoint file `path`, read back (None when it is missing or unreadable)."
+    try: st = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception: return None
+    it = st.get('iteration') if isinstance(st, dict) else None
+    return it if type(it) is int else None
+
 @contextlib.contextmanager
 def report_interrupt(out: Path, saved: dict, iteration, bar=None):
-    "On an interrupt, say which checkpoint was kept and how to resume, then let it propagate."
+    """On an interrupt, say which checkpoint is on disk and how to resume, then let it propagate. The iteration is read
+    back from `last.pt` itself: a signal that arrives while a checkpoint is written takes effect once the file is
+    complete, so the file may be newer than the last write `saved` recorded."""
     try: yield
     except KeyboardInterrupt as e:
         if bar is not None: bar.close()
         why = f'signal {e}' if isinstance(e, Interrupted) else 'Ctrl-C'
-        kept = (f"kept {out/'last.pt'} (iteration {saved['last']}); resume with --resume {out/'last.pt'}"
-                if saved.get('last') is not None else 'no checkpoint was written yet')
+        last = Path(out)/'last.pt'
+        it = _iteration_on_disk(last) if last.is_file() else None
+        kept = (f"kept {last} (iteration {it}); resume with --resume {last}" if it is not None else
+                f"{last} could not be read back (last written at iteration {saved['last']})" if saved.get('last') is not None
+                else 'no checkpoint was written yet')
         print(f'training interrupted ({why}) during iteration {iteration() + 1}: {kept}', file=sys.stderr, flush=True)
         raise
 
@@ -138,9 +150,17 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")
     try: state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if 'weights only' not in str(e).lower(): raise ValueError(
+            f"checkpoint {path} could not be read (corrupt, truncated or not a co2net checkpoint): {' '.join(str(e).split())[:200]}") from None
+        names = sorted(set(re.findall(r'GLOBAL ([\w.]+)', str(e))))
+        raise ValueError(f"checkpoint {path} holds Python code or objects besides tensors and plain data"
+                         f"{' (' + ', '.join(names) + ')' if names else ''}: refused, nothing in it was run; "
+                         "a co2net checkpoint holds only tensors, numbers, strings, lists and dicts") from None
     except Exception as e:
+        text = ' '.join(str(e).split())[:200]
         raise ValueError(f"checkpoint {path} could not be read (corrupt, truncated or not a co2net checkpoint): "
-                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+                         f"{type(e).__name__}{': ' + text if text else ''}") from None
     if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {path} is not a co2net checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__!r}); "
                          "official CO2-Net .pkl files are read with co2net.model.load_official_checkpoint")
@@ -224,10 +244,23 @@ def _run_files(out: Path) -> list[Path]:
     "The files of a run in `out` (and detections written next to its checkpoints by `co2net evaluate`)."
     return sorted({out/n for n in RUN_FILES if (out/n).is_file()} | set(out.glob('*_detections.json')))
 
+def check_out_folder(folder, what: str = 'output folder') -> Path:
+    """Check, before anything is computed or written, that `folder` can be a folder co2net writes into: not a file,
+    not under a file, and (when it does not exist yet) creatable in its nearest existing parent. Returns it as a Path;
+    a FileExistsError or PermissionError names the path and the problem."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir(): raise FileExistsError(f"{what} {folder} is a file, not a folder")
+    anc = folder
+    while not anc.exists() and anc != anc.parent: anc = anc.parent      # nearest existing ancestor (the root exists)
+    if not anc.is_dir(): raise FileExistsError(f"{what} {folder}: {anc} is a file, not a folder")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {folder}: {'it' if anc == folder else anc} is not writable")
+    return folder
+
 def check_out_dir(cfg: Config, *, resuming: bool = False, overwrite: bool = False):
-    "Refuse to train into `cfg.out_dir` when it holds anything, unless resuming or `overwrite`; nothing is written."
-    out = Path(cfg.out_dir)
-    if out.exists() and not out.is_dir(): raise FileExistsError(f"output folder {out} is a file, not a folder")
+    """Refuse to train into `cfg.out_dir` when it holds anything, unless resuming there or `overwrite`; a file, a path
+    under a file or a folder that cannot be written is refused too. Nothing is written."""
+    out = check_out_folder(cfg.out_dir, 'output folder')
     if not out.is_dir() or resuming or overwrite: return
     own_data = {'data'} if cfg.dataset == 'demo' and not cfg.data_root else set()
     stale = set(_stale_temp_files(out))
@@ -258,8 +291,11 @@ def append_metrics(path, record: dict):
     "Append one JSON line to the metrics log."
     with open(path, 'a') as f: f.write(json.dumps(record) + '\n')
 
-def prepare_run_folder(cfg: Config, start: int = 0, *, resuming: bool = False, overwrite: bool = False, say=print) -> Path:
-    "Create the run folder, remove stale temporary files (and a replaced run), write config.json and the metrics log; returns its path."
+def prepare_run_folder(cfg: Config, start: int = 0, *, resuming: bool = False, overwrite: bool = False, say=print,
+                       history=None) -> Path:
+    """Create the run folder, remove stale temporary files (and a replaced run), write config.json and the metrics log;
+    returns its path. `resuming`: the run continues in this folder (its log is kept up to `start`). `history`: the
+    metrics log of the run being continued when it lives in another folder (its records up to `start` are copied)."""
     out = Path(cfg.out_dir); out.mkdir(parents=True, exist_ok=True)
     for p in _stale_temp_files(out): p.unlink()
     if overwrite and not resuming:
@@ -267,11 +303,12 @@ def prepare_run_folder(cfg: Config, start: int = 0, *, resuming: bool = False, o
         for p in old: p.unlink()
         if old: say(f"--overwrite: removed {len(old)} file(s) of the previous run in {out}")
     log = out/'metrics.jsonl'
-    kept = [r for r in read_metrics(log, drop_torn_tail=True) if r.get('iter', 0) <= start and r.get('kind') != 'final'] if resuming else []
+    source = log if resuming else Path(history) if history is not None else None
+    kept = ([r for r in read_metrics(source, drop_torn_tail=True) if r.get('iter', 0) <= start and r.get('kind') != 'final']
+            if source is not None else [])
     atomic_write(log, ''.join(json.dumps(r) + '\n' for r in kept).encode(), what='metrics log')
     cfg.save(out/'config.json')
     return log
-
 
 # %% ../nbs/A1_runs.ipynb #e7a00031
 def dataset_digest(ds) -> str:
@@ -350,9 +387,18 @@ def _set_sampler_state(sampler, state):
     if hasattr(sampler, 'load_state_dict'): sampler.load_state_dict(state)
     else: sampler.rng.bit_generator.state = state['rng']
 
-def write_detections(dets: dict, classes, path, external: dict, videos=None) -> Path:
-    "`write_results_json` (all or nothing; `videos` listed even without a detection) with signals deferred."
-    with signals_deferred(): return write_results_json(dets, classes, path, external_data=external, videos=videos)
+def write_detections(dets: dict, classes, path, external: dict, videos=None, extra: dict | None = None) -> Path:
+    """`write_results_json` (all or nothing; `videos` listed even without a detection) with signals deferred. `extra`:
+    more top-level entries of the results JSON, next to `external_data` (e.g. how the features were made)."""
+    with signals_deferred():
+        if not extra: return write_results_json(dets, classes, path, external_data=external, videos=videos)
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix='.co2net-results-', dir=Path(path).parent) as tmp:
+            first = write_results_json(dets, classes, Path(tmp)/'results.json', external_data=external, videos=videos)
+            data = json.loads(first.read_text())
+        clash = sorted(set(extra) & set(data))
+        if clash: raise ValueError(f'results JSON {path}: the entries {clash} are written by write_results_json itself')
+        return atomic_write(path, json.dumps({**data, **extra}, allow_nan=False).encode(), what='results file')
 
 def plot_training_curves(records, path, title: str = ''):
     "Save a PNG with the loss terms and the evaluation score against the iteration."
@@ -374,4 +420,3 @@ def plot_training_curves(records, path, title: str = ''):
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, dpi=80, format='png'), what='figure')
     return path
-

@@ -4,7 +4,7 @@
 
 # %% ../nbs/A2_safe_files.ipynb #0762c28a
 from __future__ import annotations
-import contextlib, os, pickle, pickletools
+import codecs, contextlib, errno, math, os, pickle, pickletools, re, struct, tokenize
 from pathlib import Path
 import numpy as np
 
@@ -24,8 +24,8 @@ def _npy_header(path, what='.npy file'):
             version = np.lib.format.read_magic(f)
             shape, fortran, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
                                      else np.lib.format.read_array_header_2_0(f))
-        except (ValueError, EOFError, SyntaxError, TypeError) as e:  # bad magic, cut or garbled header
-            raise ValueError(f'{path}: {what} is not a valid .npy file or its header is cut off ({e})') from None
+        except (ValueError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as e:  # bad magic, cut or garbled header
+            raise ValueError(f"{path}: {what} is not a valid .npy file or its header is cut off ({' '.join(str(e).split())[:200]})") from None
         offset = f.tell()
     if not dtype.hasobject:
         need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -64,66 +64,463 @@ SAFE_PICKLE_GLOBALS = _safe_pickle_globals()
 
 # %% ../nbs/A2_safe_files.ipynb #4d5e6f70
 _REFUSED_OPS = {'INST', 'OBJ', 'NEWOBJ', 'NEWOBJ_EX', 'EXT1', 'EXT2', 'EXT4', 'PERSID', 'BINPERSID',
-                'NEXT_BUFFER', 'READONLY_BUFFER'}  # build objects without a checked import, or from outside the file
+                'NEXT_BUFFER', 'READONLY_BUFFER', 'DUP'}  # build objects without a checked import, from outside the file, or share them
 _TEXT_OPS = {'STRING', 'BINSTRING', 'SHORT_BINSTRING', 'UNICODE', 'BINUNICODE', 'SHORT_BINUNICODE', 'BINUNICODE8'}
+_FIXED_ARGS = {'BININT': '<i', 'BININT1': '<B', 'BININT2': '<H', 'BINGET': '<B', 'BINPUT': '<B', 'LONG_BINGET': '<I',
+               'LONG_BINPUT': '<I', 'PROTO': '<B', 'FRAME': '<Q', 'BINFLOAT': '>d'}            # the argument itself
+_SIZED_ARGS = {'SHORT_BINSTRING': '<B', 'BINSTRING': '<i', 'SHORT_BINBYTES': '<B', 'BINBYTES': '<I', 'BINBYTES8': '<Q',
+               'BYTEARRAY8': '<Q', 'SHORT_BINUNICODE': '<B', 'BINUNICODE': '<I', 'BINUNICODE8': '<Q', 'LONG1': '<B',
+               'LONG4': '<i'}                                                                   # a length, then that many bytes
+_LINE_ARGS = {'INT', 'LONG', 'FLOAT', 'GET', 'PUT', 'STRING', 'UNICODE', 'GLOBAL'}               # text lines (protocol 0)
+# opcode byte -> (name, how its argument is read, struct of the fixed part or None)
+_OPCODES = {op.code.encode('latin-1')[0]: (op.name, 'refused' if op.name in _REFUSED_OPS else
+                                           'fixed' if op.name in _FIXED_ARGS else 'sized' if op.name in _SIZED_ARGS else
+                                           'line' if op.name in _LINE_ARGS else 'none',
+                                           struct.Struct(_FIXED_ARGS.get(op.name) or _SIZED_ARGS.get(op.name) or '<B'))
+            for op in pickletools.opcodes}
+_CHUNK = 1 << 20
 
-def _pickle_imports(f, where) -> list:
+class _BigBytes(bytearray):
+    """A payload of `_CHUNK` bytes or more, read from the file once into a buffer of its own: an array made from it uses
+    it in place (no second copy of the data); stored as a value in a list or dict it becomes `bytes`."""
+    def value(self): return bytes(self)
+
+class _BigByteArray(_BigBytes):
+    "The same for a BYTEARRAY8 payload (protocol 5), which becomes a `bytearray` when stored as a value."
+    @classmethod
+    def adopt(cls, b): return b if isinstance(b, cls) else cls(b)
+    def value(self): return bytearray(self)
+
+def _quoted(line: bytes) -> bytes:
+    "The bytes of a protocol 0 STRING line ('...' or \"...\" with Python escapes)."
+    s = line[:-1]
+    if len(s) < 2 or s[0] != s[-1] or s[:1] not in (b'"', b"'"): raise ValueError('a STRING opcode without quotes')
+    return codecs.escape_decode(s[1:-1])[0]
+
+def _line_arg(name: str, line: bytes, line2: bytes = b''):
+    "The argument of a protocol 0 opcode from its text line(s) (each ending in a newline)."
+    if name == 'INT' and line in (b'00\n', b'01\n'): return line == b'01\n'
+    if name == 'FLOAT': return float(line)
+    if name == 'STRING': return _quoted(line)
+    if name == 'UNICODE': return line[:-1].decode('raw-unicode-escape')
+    if name == 'GLOBAL': return (line[:-1].decode('utf-8'), line2[:-1].decode('utf-8'))
+    return int(line[:-2] if name == 'LONG' and line.endswith(b'L\n') else line)
+
+def _pickle_ops(f, size: int, where: str):
+    """(opcode name, argument, byte position in the file) of every opcode of the pickle that starts at `f`'s position
+    and may use its remaining `size` bytes, up to STOP. STRING/BINSTRING give their raw bytes, the unicode opcodes
+    str; nothing but numbers, bytes and str is made, and no read goes past `size` bytes (a length that does is an error)."""
+    start = f.tell()
+    buf, i, base = b'', 0, 0                       # buf: file bytes [start + base, start + base + len(buf)); i: next byte
+    def more(i, need):                             # the new i, with at least `need` bytes in buf from it on
+        nonlocal buf, base
+        done = base + i
+        if need > size - done:
+            raise ValueError(f'the pickle needs {need} bytes at byte {start + done}, but the file ends {size - done} bytes later')
+        rest = buf[i:]
+        add = f.read(min(size - base - len(buf), max(_CHUNK, need, 2 * len(rest))))
+        buf, base = rest + add, done
+        if len(buf) < need: raise ValueError(f'the file changed while it was read (byte {start + done})')
+        return 0
+    while True:
+        if i >= len(buf): i = more(i, 1)
+        pos = start + base + i
+        code = buf[i]
+        name, how, st = _OPCODES.get(code) or (None, None, None)
+        if name is None: raise ValueError(f'byte {pos} is not a pickle opcode ({bytes([code])!r})')
+        i += 1
+        if how == 'none': arg = None
+        elif how == 'fixed':
+            if i + st.size > len(buf): i = more(i, st.size)
+            arg = st.unpack_from(buf, i)[0]; i += st.size
+        elif how == 'sized':
+            if i + st.size > len(buf): i = more(i, st.size)
+            n = st.unpack_from(buf, i)[0]; i += st.size
+            if n < 0: raise ValueError(f'{name} with a negative length at byte {pos}')
+            if n >= _CHUNK:                            # a large payload (array data): read into its own buffer, once
+                done = base + i
+                if n > size - done:
+                    raise ValueError(f'the pickle needs {n} bytes at byte {start + done}, but the file ends {size - done} bytes later')
+                arg = _BigBytes(n); f.seek(start + done)
+                if f.readinto(arg) != n: raise ValueError(f'the file changed while it was read (byte {start + done})')
+                buf, i, base = b'', 0, done + n
+            else:
+                if i + n > len(buf): i = more(i, n)
+                arg = buf[i:i + n]; i += n
+            if name in ('SHORT_BINUNICODE', 'BINUNICODE', 'BINUNICODE8'): arg = arg.decode('utf-8', 'surrogatepass')
+            elif name in ('LONG1', 'LONG4'): arg = int.from_bytes(arg, 'little', signed=True)
+            elif name == 'BYTEARRAY8': arg = _BigByteArray(arg) if type(arg) is bytes else _BigByteArray.adopt(arg)
+        elif how == 'line':
+            lines = []
+            for _ in range(2 if name == 'GLOBAL' else 1):
+                while (k := buf.find(b'\n', i)) < 0:
+                    if base + len(buf) >= size: raise ValueError(f'a text line of the pickle is cut off (byte {pos})')
+                    i = more(i, len(buf) - i + 1)
+                lines.append(buf[i:k + 1]); i = k + 1
+            arg = _line_arg(name, *lines)
+        else: raise UnsafeFileError(f'{where}: refused: the pickle uses opcode {name} (byte {pos}), '
+                                    'which plain numpy/str/number data never needs; no object was built')
+        yield name, arg, pos
+        if name == 'STOP': return
+
+def _pickle_imports(f, where, size: int | None = None) -> list:
     "The (module, name) pairs a pickle stream would import, read from its opcodes; builds nothing."
+    if size is None: size = os.fstat(f.fileno()).st_size - f.tell()
     names, last2, memo = [], [None, None], {}  # last2: the last two values pushed, when they are literal text
-    for op, arg, pos in pickletools.genops(f):
-        op = op.name
-        if op in _REFUSED_OPS: raise UnsafeFileError(f'{where}: refused: the pickle uses opcode {op} (byte {pos}), '
-                                                     'which plain numpy/str/number data never needs; no object was built')
+    for op, arg, pos in _pickle_ops(f, size, where):
         if op in ('PUT', 'BINPUT', 'LONG_BINPUT', 'MEMOIZE'):
             memo[len(memo) if op == 'MEMOIZE' else arg] = last2[1]; continue
         if op == 'FRAME': continue
-        if op == 'GLOBAL': names.append(tuple(arg.split(' ', 1)))
+        if op == 'GLOBAL': names.append(arg)
         if op == 'STACK_GLOBAL':  # module and name are the two values below it: they must be literal text
             if not all(isinstance(s, str) for s in last2):
                 raise UnsafeFileError(f'{where}: refused: cannot tell which name the pickle imports at byte {pos}')
             names.append(tuple(last2))
-        value = arg if op in _TEXT_OPS else memo.get(arg) if op in ('GET', 'BINGET', 'LONG_BINGET') else None
+        value = arg if op in _TEXT_OPS and isinstance(arg, str) else memo.get(arg) if op in ('GET', 'BINGET', 'LONG_BINGET') else None
         last2 = [last2[1], value]
     return names
 
-class _SafeUnpickler(pickle.Unpickler):
-    "Unpickler that can import only `SAFE_PICKLE_GLOBALS` (second line of defence after the opcode scan)."
-    def __init__(self, f, where, **kwargs): super().__init__(f, **kwargs); self.where = where
+# %% ../nbs/A2_safe_files.ipynb #a2dtyp01
+_FIXED_SIZES = {'f': (2, 4, 8), 'i': (1, 2, 4, 8), 'u': (1, 2, 4, 8), 'b': (1,), 'c': (8, 16)}   # plain numbers
+_MAX_ITEMSIZE, _MAX_NDIM = 1 << 24, 32
+
+def _plain_dtype(kind: str, size: int, byteorder: str = '|', what: str = 'dtype') -> np.dtype:
+    """A fresh plain dtype: float, int, uint, bool or complex of a standard size, or a byte/unicode string (`size`:
+    itemsize in bytes). An UnsafeFileError for anything else (structures, void, datetimes, objects)."""
+    if kind in _FIXED_SIZES and size in _FIXED_SIZES[kind]: dt = np.dtype(f'{kind}{size}')
+    elif kind == 'S' and 0 <= size <= _MAX_ITEMSIZE: dt = np.dtype(f'S{size}')
+    elif kind == 'U' and 0 <= size <= _MAX_ITEMSIZE and size % 4 == 0: dt = np.dtype(f'U{size // 4}')
+    else: raise UnsafeFileError(f'refused: {what} {kind}{size} is not a plain numeric or string type')
+    if byteorder in ('<', '>') and dt.itemsize > 1 and kind != 'S': dt = dt.newbyteorder(byteorder)
+    elif byteorder not in ('<', '>', '|', '='): raise UnsafeFileError(f'refused: {what} with byte order {byteorder!r}')
+    return dt
+
+def _check_header_dtype(dtype: np.dtype, where: str):
+    "The dtype in a .npy header: plain (`_plain_dtype`), or Python objects (`|O`, then read by the pickle reader)."
+    if dtype == np.dtype(object): return
+    if dtype.fields is not None or dtype.subdtype is not None or dtype.hasobject or dtype.kind not in 'fiubcSU' \
+       or dtype.itemsize == 0:
+        raise UnsafeFileError(f'{where}: refused: its header declares dtype {dtype}, which is not a plain numeric or string '
+                              'type of non-zero size (structured, void, datetime and mixed object types are not part of the W-TALC layout)')
+
+def _check_code_points(raw, dtype: np.dtype):
+    "Unicode text (numpy 'U': UCS-4) holds only code points below U+110000 (numpy itself does not check it)."
+    codes = np.frombuffer(raw, np.dtype('u4').newbyteorder(dtype.byteorder if dtype.byteorder in '<>' else '='))
+    if codes.size and int(codes.max()) >= 0x110000:
+        raise ValueError(f'{dtype} text with the code point {int(codes.max()):#x}, beyond Unicode (U+10FFFF)')
+
+def _array_from_bytes(raw, dtype: np.dtype, shape: tuple, order: str = 'C') -> np.ndarray:
+    """A new, writable array of `dtype` and `shape` (memory order `order`) holding `raw`, whose length must match exactly:
+    a copy, or a large payload's own buffer (`_BigBytes`, which nothing else holds as a value)."""
+    n = math.prod(shape)
+    if len(raw) != n * dtype.itemsize:
+        raise ValueError(f'an array {dtype.str} {tuple(shape)} needs {n * dtype.itemsize} bytes, '
+                         f'the pickle holds {len(raw)}')
+    if n == 0 or dtype.itemsize == 0: return np.zeros(shape, dtype, order='F' if order == 'F' else 'C')
+    if dtype.kind == 'U': _check_code_points(raw, dtype)
+    if dtype.kind == 'b': flat = np.frombuffer(raw, np.uint8).astype(bool)      # any non-zero byte is True
+    elif isinstance(raw, _BigBytes): flat = np.frombuffer(raw, dtype)            # a large buffer of its own: used in place
+    else: flat = np.frombuffer(raw, dtype).copy()
+    return flat.reshape(shape, order='F' if order == 'F' else 'C')
+
+# %% ../nbs/A2_safe_files.ipynb #a2vm0001
+class _Global:
+    "An allowed import, standing for its role ('ndarray', 'dtype', 'reconstruct', 'scalar', 'frombuffer', 'encode', 'bytes')."
+    __slots__ = ('role', 'name')
+    def __init__(self, role, name): self.role, self.name = role, name
+
+class _Pending:
+    "A numpy dtype or array that the pickle has created empty and will fill with BUILD; `keys`: memo entries holding it."
+    __slots__ = ('kind', 'spec', 'keys')
+    def __init__(self, kind, spec=None): self.kind, self.spec, self.keys = kind, spec, []
+
+class _Args(tuple):
+    "A tuple that holds an import or an unfinished object: usable only as the arguments or state of REDUCE/BUILD."
+
+def _global_roles() -> dict:
+    roles = {('numpy', 'ndarray'): 'ndarray', ('numpy', 'dtype'): 'dtype', ('_codecs', 'encode'): 'encode',
+             ('builtins', 'bytes'): 'bytes', ('__builtin__', 'bytes'): 'bytes'}
+    for core in ('numpy.core', 'numpy._core'):
+        roles.update({(f'{core}.multiarray', '_reconstruct'): 'reconstruct', (f'{core}.multiarray', 'scalar'): 'scalar',
+                      (f'{core}.numeric', '_frombuffer'): 'frombuffer'})
+    assert set(roles) == set(SAFE_PICKLE_GLOBALS)
+    return roles
+
+_ROLES = _global_roles()
+_MUTABLE = (list, dict, set, bytearray)
+_SCALARS = {int, float, str, bytes, bool, type(None), complex}      # no nesting, no imports: depth 0
+_MEMO_PUT = {'PUT', 'BINPUT', 'LONG_BINPUT', 'MEMOIZE'}
+_LITERALS = {'BINFLOAT', 'BININT', 'BININT1', 'BININT2', 'INT', 'LONG', 'LONG1', 'LONG4', 'FLOAT', 'BINBYTES',
+             'SHORT_BINBYTES', 'BINBYTES8', 'BYTEARRAY8', 'UNICODE', 'BINUNICODE', 'SHORT_BINUNICODE', 'BINUNICODE8'}
+_PY2_TEXT = {'STRING', 'BINSTRING', 'SHORT_BINSTRING'}
+
+class _SafeUnpickler:
+    """Reads a pickle of plain data by interpreting its opcodes itself: numbers, str, bytes, None, bools, lists, tuples,
+    dicts, sets, numpy scalars and arrays of plain dtypes, and one object array (the outermost, as the W-TALC files
+    have it). numpy's own reconstruction (`_reconstruct` + `__setstate__`) never runs: dtypes and arrays are made
+    here from the dtype's kind and size and a checked copy of the raw bytes. `find_class` refuses any name outside
+    `SAFE_PICKLE_GLOBALS`. Errors: UnsafeFileError (what the W-TALC layout never holds) or ValueError (corrupt)."""
+    max_depth = 64            # lists in lists ...: the W-TALC files need 3
+
+    def __init__(self, f, where, encoding='ASCII', errors='strict', object_array=True):
+        self.f, self.where, self.encoding, self.errors, self.object_array = f, where, encoding, errors, object_array
+
     def find_class(self, module, name):
-        if (module, name) not in SAFE_PICKLE_GLOBALS:
-            raise UnsafeFileError(f'{self.where}: refused: the pickle imports {module}.{name}')
-        return SAFE_PICKLE_GLOBALS[(module, name)]
+        if (module, name) not in _ROLES: raise UnsafeFileError(f'{self.where}: refused: the pickle imports {module}.{name}')
+        return _Global(_ROLES[(module, name)], f'{module}.{name}')
+
+    def refuse(self, why): return UnsafeFileError(f'{self.where}: refused: {why}; no code from the file was run')
+
+    def value(self, v, depths):
+        "`v` as an element of a container (its nesting depth); imports and unfinished arrays are refused."
+        if type(v) in _SCALARS: return 0
+        if isinstance(v, (_Global, _Pending, _Args)):
+            what = v.name if isinstance(v, _Global) else f'an unfinished numpy {v.kind}' if isinstance(v, _Pending) else 'an import'
+            raise self.refuse(f'the pickle stores {what} as data')
+        return depths.get(id(v), (0,))[0]
+
+    def load(self):
+        size = os.fstat(self.f.fileno()).st_size - self.f.tell()
+        stack, marks, memo, depths = [], [], {}, {}      # depths: id -> (nesting depth, the container, kept alive)
+        def deepest(items):                    # the largest nesting depth among `items` (0: plain values only)
+            d = 0
+            for v in items:
+                if type(v) not in _SCALARS: d = max(d, self.value(v, depths))
+            return d
+        def container(obj, items):
+            d = 1 + deepest(items)
+            if d > self.max_depth: raise self.refuse(f'data nested more than {self.max_depth} levels deep')
+            depths[id(obj)] = (d, obj); return obj
+        def grow(obj, items):                  # items added to the container `obj` on top of the stack
+            d = deepest(items)
+            if d:
+                d = max(depths[id(obj)][0], d + 1)
+                if d > self.max_depth: raise self.refuse(f'data nested more than {self.max_depth} levels deep')
+                depths[id(obj)] = (d, obj)
+        def marked():
+            k = marks.pop(); items = stack[k:]; del stack[k:]; return items
+        big = [False]                          # whether a large payload (`_BigBytes`) was read at all
+        def plain(v):                          # a large payload as bytes (a copy), also inside tuples
+            if isinstance(v, _BigBytes): return v.value()
+            if type(v) is tuple and any(isinstance(x, _BigBytes) or type(x) is tuple for x in v): return tuple(map(plain, v))
+            return v
+        def data(items):                       # items stored as data: no large payload stays a buffer
+            return [plain(v) for v in items] if big[0] else items
+        self.data = data
+        def text(raw):                         # a Python 2 str, as pickle.load(encoding=...) gives it
+            return raw if self.encoding == 'bytes' else raw.decode(self.encoding, self.errors)
+        for op, arg, pos in _pickle_ops(self.f, size, self.where):      # the frequent opcodes first
+            if op == 'MARK': marks.append(len(stack))
+            elif op in _MEMO_PUT:
+                if not stack: raise ValueError(f'{op} at byte {pos}: empty stack')
+                key = len(memo) if op == 'MEMOIZE' else arg
+                memo[key] = stack[-1]
+                if isinstance(stack[-1], _Pending): stack[-1].keys.append(key)
+            elif op in _LITERALS:
+                stack.append(arg)
+                if isinstance(arg, _BigBytes): big[0] = True
+            elif op in _PY2_TEXT:
+                stack.append(text(arg))
+                if isinstance(stack[-1], _BigBytes): big[0] = True
+            elif op == 'EMPTY_LIST': stack.append(container([], ()))
+            elif op in ('APPEND', 'APPENDS', 'SETITEM', 'SETITEMS', 'ADDITEMS'):
+                items = marked() if op.endswith('S') else [stack.pop()] if op == 'APPEND' else stack[-2:]
+                if op == 'SETITEM': del stack[-2:]
+                items = data(items)
+                if not stack: raise ValueError(f'{op} at byte {pos}: nothing to add to')
+                obj, kind = stack[-1], {'A': list, 'S': dict, 'D': set}[op[0]]
+                if type(obj) is not kind: raise ValueError(f'{op} at byte {pos}: expects a {kind.__name__}, found {type(obj).__name__}')
+                if kind is dict and len(items) % 2: raise ValueError(f'{op} at byte {pos}: odd number of items')
+                grow(obj, items)
+                if kind is list: obj.extend(items)
+                elif kind is dict: obj.update(zip(items[::2], items[1::2]))
+                else: obj.update(items)
+            elif op in ('NONE', 'NEWTRUE', 'NEWFALSE'): stack.append({'NONE': None, 'NEWTRUE': True, 'NEWFALSE': False}[op])
+            elif op == 'POP': stack.pop() if stack and (not marks or marks[-1] < len(stack)) else marked()
+            elif op == 'POP_MARK': marked()
+            elif op == 'EMPTY_DICT': stack.append(container({}, ()))
+            elif op == 'EMPTY_SET': stack.append(container(set(), ()))
+            elif op == 'EMPTY_TUPLE': stack.append(())
+            elif op in ('TUPLE', 'TUPLE1', 'TUPLE2', 'TUPLE3'):
+                n = {'TUPLE1': 1, 'TUPLE2': 2, 'TUPLE3': 3}.get(op)
+                if n is None: items = marked()
+                else:
+                    if len(stack) < n or (marks and marks[-1] > len(stack) - n): raise ValueError(f'{op} at byte {pos}: stack too short')
+                    items = stack[-n:]; del stack[-n:]
+                if any(isinstance(v, (_Global, _Pending, _Args)) for v in items): stack.append(_Args(items))
+                else: stack.append(container(tuple(items), items))
+            elif op == 'LIST': items = data(marked()); stack.append(container(list(items), items))
+            elif op == 'DICT':
+                items = data(marked())
+                if len(items) % 2: raise ValueError(f'DICT at byte {pos}: odd number of items')
+                stack.append(container(dict(zip(items[::2], items[1::2])), items))
+            elif op == 'FROZENSET': items = data(marked()); stack.append(container(frozenset(items), items))
+            elif op in ('GET', 'BINGET', 'LONG_BINGET'):
+                if arg not in memo: raise ValueError(f'{op} at byte {pos}: memo entry {arg} was never stored')
+                v = memo[arg]
+                if isinstance(v, _BigBytes): raise self.refuse(f'the pickle refers back to array data at byte {pos}')
+                if isinstance(v, _MUTABLE): raise self.refuse(f'the pickle refers back to a {type(v).__name__} at byte {pos} '
+                                                              '(shared or self-containing data is not part of the W-TALC layout)')
+                stack.append(v)
+            elif op == 'GLOBAL': stack.append(self.find_class(*arg))
+            elif op == 'STACK_GLOBAL':
+                name, module = stack.pop(), stack.pop()
+                if type(module) is not str or type(name) is not str: raise self.refuse(f'STACK_GLOBAL at byte {pos} without text names')
+                stack.append(self.find_class(module, name))
+            elif op == 'REDUCE':
+                args, fn = stack.pop(), stack.pop()
+                if not isinstance(fn, _Global): raise self.refuse(f'REDUCE at byte {pos} calls a {type(fn).__name__}')
+                if not isinstance(args, tuple): raise ValueError(f'REDUCE at byte {pos}: arguments are not a tuple')
+                stack.append(self.call(fn, tuple(args)))
+            elif op == 'BUILD':
+                state, obj = stack.pop(), stack[-1]
+                if not isinstance(obj, _Pending): raise self.refuse(f'BUILD at byte {pos} on a {type(obj).__name__} '
+                                                                    '(only numpy dtypes and arrays are built)')
+                built = self.build_dtype(obj, state) if obj.kind == 'dtype' else self.build_array(state)
+                stack[-1] = built
+                for k in obj.keys:
+                    if memo.get(k) is obj: memo[k] = built
+            elif op == 'STOP':
+                if len(stack) != 1 or marks: raise ValueError(f'STOP at byte {pos} with {len(stack)} values on the stack')
+                result = data([stack.pop()])[0]; self.value(result, depths)
+                return result
+            elif op in ('PROTO', 'FRAME'):
+                if op == 'PROTO' and not 0 <= arg <= 5: raise ValueError(f'unknown pickle protocol {arg}')
+            else: raise self.refuse(f'the pickle uses opcode {op} (byte {pos})')
+        raise ValueError('the pickle has no STOP')
+
+    def call(self, fn: _Global, args: tuple):
+        "What REDUCE makes of an allowed name: never the numpy function itself, except via checked dtypes and bytes."
+        role = fn.role
+        if role == 'encode': return _latin1_encode(*args)
+        if role == 'bytes': return _empty_bytes(*args)
+        if role == 'reconstruct':
+            if len(args) != 3 or not (isinstance(args[0], _Global) and args[0].role == 'ndarray'):
+                raise self.refuse(f'{fn.name} called with other arguments than numpy writes')
+            return _Pending('array')
+        if role == 'dtype':
+            spec = args[0] if args else None
+            if isinstance(spec, bytes): spec = spec.decode('latin-1')
+            m = re.fullmatch(r'([fiubcSUO])(\d{1,9})', spec) if isinstance(spec, str) and 1 <= len(args) <= 3 else None
+            if m is None: raise self.refuse(f'numpy.dtype({spec!r}) is not a plain numeric or string type')
+            return _Pending('dtype', (m.group(1), int(m.group(2))))
+        if role == 'scalar':
+            if len(args) != 2 or not isinstance(args[0], np.dtype) or args[0].hasobject:
+                raise self.refuse(f'{fn.name} called with other arguments than a plain dtype and its bytes')
+            dt, raw = args[0], args[1].encode('latin-1') if isinstance(args[1], str) else args[1]
+            if not isinstance(raw, (bytes, bytearray)): raise self.refuse(f'{fn.name} called without bytes')
+            return _array_from_bytes(raw, dt, (1,))[0]
+        if role == 'frombuffer':
+            if len(args) not in (4, 5) or not isinstance(args[1], np.dtype) or args[1].hasobject \
+               or not isinstance(args[0], (bytes, bytearray)) or args[3] not in ('C', 'F', 'K'):
+                raise self.refuse(f'{fn.name} called with other arguments than numpy writes')
+            shape = self.shape(args[2])
+            axes = args[4] if len(args) == 5 else None
+            if args[3] == 'K' and axes is not None:
+                if not isinstance(axes, tuple) or sorted(axes) != list(range(len(shape))):
+                    raise self.refuse(f'{fn.name} with an axis order that is not a permutation')
+                return _array_from_bytes(args[0], args[1], shape).transpose(axes)
+            return _array_from_bytes(args[0], args[1], shape, args[3])
+        raise self.refuse(f'REDUCE calls {fn.name}, which numpy pickles never call')
+
+    def shape(self, shape) -> tuple:
+        if not isinstance(shape, tuple) or len(shape) > _MAX_NDIM or \
+           not all(type(s) is int and 0 <= s < 1 << 62 for s in shape):
+            raise ValueError(f'an array shape {shape!r} that is not a tuple of sizes')
+        return shape
+
+    def build_dtype(self, obj: _Pending, state) -> np.dtype:
+        "A fresh dtype from the kind and size numpy's pickle names; its state may only say what that dtype already is."
+        kind, size = obj.spec
+        if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4):
+            raise self.refuse(f'numpy.dtype {kind}{size} with a state that numpy does not write')
+        order, sub, names, flds, elsize, align, flags = state[1:8]
+        order = order.decode('latin-1') if isinstance(order, bytes) else order
+        if sub is not None or names is not None or flds is not None or (len(state) == 9 and state[8] is not None):
+            raise self.refuse(f'numpy.dtype {kind}{size} with fields, a sub-array or metadata (only plain dtypes are read)')
+        if not all(type(v) is int for v in (elsize, align, flags)):
+            raise self.refuse(f'numpy.dtype {kind}{size} with a state that numpy does not write')
+        if kind == 'O':
+            if size not in (4, 8) or (elsize, align, order) != (-1, -1, '|'):
+                raise self.refuse(f'numpy.dtype O{size} with a state that numpy does not write')
+            dt = np.dtype(object)
+        elif kind in 'SU':
+            unit = 4 if kind == 'U' else 1
+            if elsize < 0 or (size and size * unit != elsize) or align != unit:
+                raise self.refuse(f'numpy.dtype {kind}{size} with item size {elsize} and alignment {align}')
+            dt = _plain_dtype(kind, elsize, order, 'numpy.dtype')
+        else:
+            if (elsize, align) != (-1, -1): raise self.refuse(f'numpy.dtype {kind}{size} with item size {elsize}')
+            try: dt = _plain_dtype(kind, size, order, 'numpy.dtype')
+            except UnsafeFileError as e: raise self.refuse(str(e).removeprefix('refused: ')) from None
+        if flags != dt.flags: raise self.refuse(f'numpy.dtype {dt} with flags {flags} (numpy writes {dt.flags} for it)')
+        return dt
+
+    def build_array(self, state) -> np.ndarray:
+        "A new array from BUILD's state (version, shape, dtype, Fortran order, data): plain bytes, or the objects of the outermost array."
+        if not isinstance(state, tuple) or len(state) not in (4, 5) or (len(state) == 5 and state[0] != 1):
+            raise self.refuse('an array state that numpy does not write')
+        shape, dtype, fortran, raw = state[-4:]
+        shape = self.shape(shape)
+        if not isinstance(dtype, np.dtype) or fortran not in (0, 1):
+            raise self.refuse('an array whose dtype or memory order is not what numpy writes')
+        if dtype.hasobject:
+            if not self.object_array: raise self.refuse('an object array inside the data (the W-TALC layout has one, the outermost)')
+            if type(raw) is not list or len(raw) != math.prod(shape):
+                raise ValueError(f'an object array of shape {shape} with '
+                                 f'{len(raw) if isinstance(raw, list) else type(raw).__name__} items')
+            for v in raw: self.value(v, {})
+            self.object_array = False
+            return np.fromiter(self.data(raw), dtype=object, count=len(raw)).reshape(shape)
+        if isinstance(raw, str): raw = raw.encode('latin-1')           # Python 2 bytes decoded as latin-1 text
+        if not isinstance(raw, (bytes, bytearray)): raise self.refuse(f'an array of {dtype} whose data are not bytes')
+        return _array_from_bytes(raw, dtype, shape, 'F' if fortran else 'C')
 
 # %% ../nbs/A2_safe_files.ipynb #5e6f7081
 def load_npy(path, what='.npy file', encoding='ASCII', mmap_mode=None) -> np.ndarray:
-    """Read a .npy file without running code from it. Object arrays: pickled names checked before anything is
-    built (numpy arrays, dtypes and scalars only; str, bytes, numbers, bool, None, lists and tuples need none).
-    Plain arrays: `allow_pickle=False`, size checked against the header. Problems: ValueError naming `path`."""
+    """Read a .npy file without running code from it and without handing its content to numpy's unpickling code.
+    Plain arrays (numbers, strings): `allow_pickle=False`, size checked against the header. Object arrays: every
+    name the pickle imports is checked before anything is built; then `_SafeUnpickler` interprets the pickle
+    itself and makes every dtype and array from checked parts. Problems: ValueError (UnsafeFileError) naming `path`."""
     path = Path(path)
     shape, fortran, dtype, offset = _npy_header(path, what)
+    _check_header_dtype(dtype, f'{path}: {what}')
     if not dtype.hasobject:
-        try: return np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
-        except (ValueError, EOFError, OSError) as e: raise ValueError(f'{path}: cannot read the {what} ({e})') from None
+        try:
+            arr = np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
+            if arr.dtype.kind == 'U': _check_code_points(np.ascontiguousarray(arr).reshape(-1).view(np.uint8), arr.dtype)
+            return arr
+        except (ValueError, EOFError, OSError) as e: raise ValueError(_one_line(f'{path}: cannot read the {what} ({e})')) from None
     if mmap_mode is not None: raise ValueError(f'{path}: {what} holds Python objects and cannot be memory-mapped')
+    where = f'{path}: {what}'
     with open(path, 'rb') as f:
         f.seek(offset)
-        try: imports = _pickle_imports(f, f'{path}: {what}')
+        try: imports = _pickle_imports(f, where)
         except UnsafeFileError: raise
-        except ValueError as e: raise ValueError(f'{path}: {what} is truncated or corrupt ({e})') from None
+        except (ValueError, UnicodeDecodeError, struct.error, OverflowError) as e:
+            raise ValueError(f'{where} is truncated or corrupt ({e})') from None
         bad = sorted({f'{m}.{n}' for m, n in imports if (m, n) not in SAFE_PICKLE_GLOBALS})
         if bad: raise UnsafeFileError(
             f'{path}: refused to unpickle the {what}: it names {", ".join(bad)}, which is not plain data (allowed: numpy '
             'arrays, dtypes and scalars, str, bytes, int, float, bool, None, lists, tuples); no object was built')
         f.seek(offset)
-        try: arr = _SafeUnpickler(f, f'{path}: {what}', encoding=encoding).load()
-        except UnsafeFileError: raise
+        try: arr = _SafeUnpickler(f, where, encoding=encoding).load()
+        except UnsafeFileError as e:
+            msg = str(e) if str(e).startswith(where) else f'{where}: refused: {e}'
+            raise UnsafeFileError(_one_line(msg)) from None
         except UnicodeDecodeError as e:
             raise ValueError(f"{path}: {what} holds Python 2 text that is not {encoding} ({e}); try encoding='latin1'") from None
-        except Exception as e: raise ValueError(f'{path}: {what} is truncated or corrupt ({type(e).__name__}: {e})') from None
-    if not isinstance(arr, np.ndarray) or arr.shape != shape:
-        got = f'shape {arr.shape}' if isinstance(arr, np.ndarray) else type(arr).__name__
-        raise ValueError(f'{path}: {what} is corrupt: the header announces an array of shape {shape}, the data holds {got}')
+        except RecursionError: raise ValueError(f'{where} is corrupt (nested too deeply)') from None
+        except Exception as e: raise ValueError(_one_line(f'{where} is truncated or corrupt ({type(e).__name__}: {e})')) from None
+    if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != dtype:
+        got = f'a {arr.dtype} array of shape {arr.shape}' if isinstance(arr, np.ndarray) else f'a {type(arr).__name__}'
+        raise ValueError(f'{path}: {what} is corrupt: the header announces an object array of shape {shape}, the data holds {got}')
     return arr
+
+def _one_line(text: str, limit: int = 400) -> str:
+    "`text` on one line, cut to `limit` characters."
+    text = ' '.join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 # %% ../nbs/A2_safe_files.ipynb #b2c3d4e6
 def _check_feature_dtype(dtype, where):
@@ -210,10 +607,22 @@ def atomic_write(path, data, *, what: str = 'file') -> Path:
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError): os.remove(tmp)
-        if isinstance(e, (OSError, RuntimeError)):       # torch.save reports a short write as RuntimeError
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[-1][:200]
+        if isinstance(e, (OSError, RuntimeError)):       # torch.save reports a short write as its own RuntimeError
+            code, why = _write_failure(e, path.parent)
             kept = 'the previous file is unchanged' if path.exists() else 'nothing was written'
-            raise OSError(getattr(e, 'errno', None) or 5, f'could not write {what} {path}: {why} '
-                          f'(disk full or folder not writable?); {kept}') from None
+            raise OSError(code, f'could not write {what} {path}: {why}; {kept}') from None
         raise
     return path
+
+def _write_failure(e: BaseException, folder: Path) -> tuple[int, str]:
+    """(errno, reason) of a failed write, in the words of the operating system: the OSError behind `e` (torch.save wraps
+    a failed write in an internal error such as 'enforce fail at inline_container.cc', with the OSError as context),
+    else 'No space left on device' when the disk is (nearly) full, else a generic reason."""
+    seen, x = set(), e
+    while x is not None and id(x) not in seen:
+        if isinstance(x, OSError) and x.strerror: return x.errno or errno.EIO, x.strerror
+        seen.add(id(x)); x = x.__cause__ or x.__context__
+    try: st = os.statvfs(folder); full = st.f_bavail * st.f_frsize < (16 << 20)
+    except OSError: full = False
+    if full: return errno.ENOSPC, os.strerror(errno.ENOSPC)
+    return errno.EIO, 'the file could not be written completely (disk full, a file size limit, or an I/O error)'

@@ -63,28 +63,47 @@ class TrainResult:
     @property
     def chosen(self): return self.test.get(self.selection)
 
+from .config import check_num_threads, remove_created
+
 def train(cfg: Config, *, dataset=None, resume=None, overwrite: bool = False, stop_at: int | None = None,
           verbose: bool = True, reuse_buffer: bool = True) -> TrainResult:
     """Train the network of `cfg.method` as configured; evaluate, checkpoint and select as `cfg.selection` says.
-    `resume`: a `last.pt` to continue from exactly. `overwrite`: replace a previous run in `cfg.out_dir` (else a
-    non-empty folder is refused). `stop_at`: stop (as if interrupted) after that iteration. `reuse_buffer`: load
-    every batch into one preallocated (pinned on CUDA) buffer instead of a new array. The run folder is locked
-    while the run writes to it: a second driver on the same folder is refused (appendix A1)."""
-    check_out_dir(cfg, resuming=resume is not None, overwrite=overwrite)   # before anything is written
+    `resume`: a `last.pt` to continue from exactly; the run continues in `cfg.out_dir`: the checkpoint's own folder, or
+    another folder, which must then be empty (or `overwrite`). `overwrite`: replace a previous run in `cfg.out_dir`
+    (else a non-empty folder is refused). `stop_at`: stop (as if interrupted) after that iteration. `reuse_buffer`: load
+    every batch into one preallocated (pinned on CUDA) buffer instead of a new array. The run folder is locked while the
+    run writes to it: a second driver on the same folder is refused (appendix A1). A run refused by a check before its
+    first iteration leaves the folder as it found it."""
+    check_num_threads(cfg)
+    in_place = resume is not None and _same_folder(Path(resume).parent, cfg.out_dir)
+    check_out_dir(cfg, resuming=in_place, overwrite=overwrite)          # before anything is written
     with folder_lock(cfg.out_dir, 'run folder'):
         return _train_in_folder(cfg, dataset, resume, overwrite, stop_at, verbose, reuse_buffer)
+
+def _same_folder(a, b) -> bool:
+    "Whether two paths name the same folder (also through symlinks; a folder that does not exist yet is compared by path)."
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists(): return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 def _train_in_folder(cfg, dataset, resume, overwrite, stop_at, verbose, reuse_buffer) -> TrainResult:
     say = print if verbose else (lambda *a, **k: None)
     out, device = Path(cfg.out_dir), resolve_device(cfg.device)
-    # 1. every check before training (the config itself was checked when it was built)
+    in_place = resume is not None and _same_folder(Path(resume).parent, out)
+    # 1. every check before training (the config itself was checked when it was built); what the checks' data
+    #    generation creates is removed again if a check refuses the run
     state = load_checkpoint(resume) if resume is not None else None
     if state is not None: check_resume_config(cfg, state, resume)
     if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
-    ds = make_dataset(cfg, feature_dim=None if state is None else state['meta']['feat_dim']) if dataset is None else dataset
-    train_idx, eval_split = check_splits(ds, cfg)
-    meta = run_meta(cfg, ds, device, train_idx)
-    if state is not None: check_resume_data(cfg, state, meta, resume)
+    created = []
+    try:
+        ds = (make_dataset(cfg, feature_dim=None if state is None else state['meta']['feat_dim'], created=created)
+              if dataset is None else dataset)
+        train_idx, eval_split = check_splits(ds, cfg)
+        meta = run_meta(cfg, ds, device, train_idx)
+        if state is not None: check_resume_data(cfg, state, meta, resume)
+    except BaseException:
+        remove_created(created); raise
     # 2. model, optimizer and samplers: fresh, or restored exactly from the checkpoint
     seed_everything(cfg.seed)
     with torch.device(device) if cfg.init == 'official' else contextlib.nullcontext():   # official draws: on the device, as the official code
@@ -93,11 +112,15 @@ def _train_in_folder(cfg, dataset, resume, overwrite, stop_at, verbose, reuse_bu
     gen = np.random.default_rng(cfg.seed)           # snippet sampling
     sampler = PairBatchSampler(ds.labels, train_idx, batch_size=cfg.batch_size, n_pairs=cfg.n_pairs, seed=cfg.seed)
     start, best = (0, {'score': -math.inf, 'iteration': None}) if state is None else restore_run(state, model, opt, gen, sampler, resume)
-    # 3. the run folder: stale temporary files gone, config.json, metrics.jsonl (kept up to `start` on resume)
-    log = prepare_run_folder(cfg, start, resuming=state is not None, overwrite=overwrite, say=say)
+    # 3. the run folder: stale temporary files gone, config.json, metrics.jsonl (kept up to `start` on resume; copied
+    #    from the resumed run's folder, with its best.pt, when the run continues elsewhere)
+    log = prepare_run_folder(cfg, start, resuming=in_place, overwrite=overwrite, say=say,
+                             history=Path(resume).parent/'metrics.jsonl' if state is not None and not in_place else None)
+    if state is not None and not in_place and (Path(resume).parent/'best.pt').is_file():
+        atomic_write(out/'best.pt', (Path(resume).parent/'best.pt').read_bytes(), what='checkpoint')
     say(run_header(cfg, ds, meta, model, train_idx, resume, start))
     history = [r for r in read_metrics(log) if r.get('kind') == 'eval']
-    saved = {'last': start if state is not None and Path(resume).resolve() == (out/'last.pt').resolve() else None}
+    saved = {'last': start if in_place and Path(resume).name == 'last.pt' else None}
     def checkpoint(name, it):
         save_checkpoint(out/f'{name}.pt', model=model, optimizer=opt, config=cfg, iteration=it, meta=meta,
                         rng=get_rng_state(gen), sampler=_sampler_state(sampler),

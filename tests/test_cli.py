@@ -167,7 +167,8 @@ def test_train_bad_inputs(tmp_path):
                                              ('alpha1=nan', 'alpha1=nan'), ('lr=0', 'lr=0.0'), ('max_iter=0', 'max_iter=0')])
 def test_train_numeric_fields_checked(tmp_path, override, shown):
     "Every numeric config field is checked when the config is built: one line, nothing written, no FloatingPointError."
-    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'run', '--override', *TINY, override, expect=2)
+    tiny = [o for o in TINY if o.split('=')[0] != override.split('=')[0]]      # a key given twice would be refused
+    _, err = run('train', '--preset', 'demo', '--out', tmp_path/'run', '--override', *tiny, override, expect=2)
     assert shown in err and 'Traceback' not in err and 'FloatingPointError' not in err
     assert not (tmp_path/'run').exists()
 
@@ -316,6 +317,7 @@ def test_detect_video_file_random_weights(i3d_checkpoint, tmp_path):
     out, _ = run('detect', ck, tmp_path/'clip.mp4', '--random-weights', '--out', tmp_path/'o.json', '--device', 'cpu')
     js = json.loads((tmp_path/'o.json').read_text())
     assert list(js['results']) == ['clip'] and js['external_data']['used'] is False and 'RANDOM' in js['external_data']['details']
+    assert js['features']['random_weights'] is True and js['features']['extracted_from_videos'] == [str(tmp_path/'clip.mp4')]
     assert 'random I3D weights' in out
 
 
