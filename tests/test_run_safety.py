@@ -327,7 +327,7 @@ def test_detect_records_how_features_were_made(finished, tmp_path):
     run('detect', finished/'A'/'last.pt', tmp_path/'v1.npy', '--out', tmp_path/'d.json', '--device', 'cpu')
     js = json.loads((tmp_path/'d.json').read_text())
     assert js['features'] == {'random_weights': None, 'extracted_from_videos': [], 'feature_files': [str(tmp_path/'v1.npy')]}
-    assert set(js) == {'version', 'results', 'external_data', 'features'}
+    assert set(js) == {'version', 'results', 'external_data', 'features', 'time_step'}
     from co2net.localize import read_results_json                          # still a results file co2net reads
     read_results_json(tmp_path/'d.json', torch.load(finished/'A'/'last.pt', weights_only=True)['meta']['classes'])
 
