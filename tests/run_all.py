@@ -10,7 +10,7 @@ Four kinds of checks, each counted:
   4. browser: the proposal explorer of 08_visualize in JupyterLab in Chromium (tests/browser_check.py).
 Exits non-zero when anything failed or when no notebook ran at all.
 """
-import argparse, os, re, shutil, subprocess, sys, time
+import argparse, importlib.util, os, re, shutil, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,8 +39,8 @@ def run_stage(name, func, items, workers):
     print(f'{name}: {n_pass} passed, {n_fail} failed ({time.time() - start:.0f}s)', flush=True)
     return n_pass, n_fail
 
-def run_pytest():
-    "Run pytest over tests/ and return (passed, failed); (0, 0) when tests/ holds no test file."
+def run_pytest(workers: int = 1):
+    "Run pytest over tests/ (`workers` processes) and return (passed, failed); (0, 0) when tests/ holds no test file."
     if not any((ROOT/'tests').glob('test_*.py')): return 0, 0
     import pytest
     class Counter:
@@ -49,7 +49,10 @@ def run_pytest():
             if report.when == 'call' and report.passed: self.passed += 1
             elif report.failed: self.failed += 1
     counter = Counter()
-    code = pytest.main([str(ROOT/'tests'), '-q', '-p', 'no:cacheprovider'], plugins=[counter])
+    args = [str(ROOT/'tests'), '-q', '-p', 'no:cacheprovider']
+    if workers > 1 and importlib.util.find_spec('xdist'):       # pytest-xdist (dev extra): a file at a time per process
+        args += ['-n', str(workers), '--dist', 'loadgroup']         # groups: tests/conftest.py
+    code = pytest.main(args, plugins=[counter])
     if code not in (0, 1, 5) and counter.failed == 0: counter.failed = 1  # internal/usage error counts as a failure
     print(f'pytest: {counter.passed} passed, {counter.failed} failed', flush=True)
     return counter.passed, counter.failed
@@ -82,7 +85,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('notebooks', nargs='*', help='notebooks to run (default: all under nbs/)')
     ap.add_argument('--flags', default='', help='nbdev-test flags to enable, e.g. "slow" or "cuda"')
-    ap.add_argument('--workers', type=int, default=2, help='notebooks run at once')
+    ap.add_argument('--workers', type=int, default=2, help='notebooks (and pytest processes, with pytest-xdist) run at once')
     ap.add_argument('--no-kernel', action='store_true', help='skip the plain-kernel runs')
     ap.add_argument('--no-browser', action='store_true', help='skip the JupyterLab/Chromium check')
     ap.add_argument('--no-pytest', action='store_true', help='skip pytest over tests/')
@@ -93,7 +96,7 @@ def main():
         print('no notebook was run: this counts as a failure', flush=True)
         counts.append((0, 1))
     if not args.no_kernel: counts.append(run_stage('kernel', run_in_kernel, nbs, args.workers))
-    if not args.no_pytest: counts.append(run_pytest())
+    if not args.no_pytest: counts.append(run_pytest(args.workers))
     if not args.no_browser: counts.append(run_browser_check())
     passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
     print(f'{passed} passed, {failed} failed', flush=True)
