@@ -41,6 +41,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'co2net.cli.demo_cmd': ('cli.html#demo_cmd', 'co2net/cli.py'),
                             'co2net.cli.demo_figure': ('cli.html#demo_figure', 'co2net/cli.py'),
                             'co2net.cli.detect_cmd': ('cli.html#detect_cmd', 'co2net/cli.py'),
+                            'co2net.cli.detect_time_step': ('cli.html#detect_time_step', 'co2net/cli.py'),
                             'co2net.cli.evaluate_cmd': ('cli.html#evaluate_cmd', 'co2net/cli.py'),
                             'co2net.cli.main': ('cli.html#main', 'co2net/cli.py'),
                             'co2net.cli.merge_overrides': ('cli.html#merge_overrides', 'co2net/cli.py'),

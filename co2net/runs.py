@@ -387,14 +387,18 @@ def _set_sampler_state(sampler, state):
     if hasattr(sampler, 'load_state_dict'): sampler.load_state_dict(state)
     else: sampler.rng.bit_generator.state = state['rng']
 
-def write_detections(dets: dict, classes, path, external: dict, videos=None, extra: dict | None = None) -> Path:
+def write_detections(dets: dict, classes, path, external: dict, videos=None, extra: dict | None = None, *,
+                     seconds_per_row=None, fps=None, stride=None) -> Path:
     """`write_results_json` (all or nothing; `videos` listed even without a detection) with signals deferred. `extra`:
-    more top-level entries of the results JSON, next to `external_data` (e.g. how the features were made)."""
+    more top-level entries of the results JSON, next to `external_data` (e.g. how the features were made).
+    `seconds_per_row`, or `fps` and `stride`: the time step of a feature row (default W-TALC, 16/25 s), as in
+    `write_results_json`: used to convert `dets` (snippets) to seconds and recorded as "time_step"."""
+    step = dict(seconds_per_row=seconds_per_row, fps=fps, stride=stride)
     with signals_deferred():
-        if not extra: return write_results_json(dets, classes, path, external_data=external, videos=videos)
+        if not extra: return write_results_json(dets, classes, path, external_data=external, videos=videos, **step)
         import tempfile
         with tempfile.TemporaryDirectory(prefix='.co2net-results-', dir=Path(path).parent) as tmp:
-            first = write_results_json(dets, classes, Path(tmp)/'results.json', external_data=external, videos=videos)
+            first = write_results_json(dets, classes, Path(tmp)/'results.json', external_data=external, videos=videos, **step)
             data = json.loads(first.read_text())
         clash = sorted(set(extra) & set(data))
         if clash: raise ValueError(f'results JSON {path}: the entries {clash} are written by write_results_json itself')

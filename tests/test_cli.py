@@ -223,12 +223,17 @@ def i3d_checkpoint(tmp_path_factory):
 
 
 def test_detect_real_i3d_features(i3d_checkpoint):
+    """Both real clips with the default time step (W-TALC, 16 frames at 25 fps per row, recorded as such), then each
+    with its own time step (--seconds-per-row, --fps/--stride): the same detections on the new grid, within the
+    video's duration, and the step recorded in the JSON."""
     d, ck, _ = i3d_checkpoint
     feats = [REAL/'highjump.npy', REAL/'tennis26.npy']
     lengths = {f.stem: len(np.load(f)) for f in feats}
     out = d/'dets.json'
     p = co2net('detect', ck, *feats, '--out', out, '--device', 'cpu', cwd=d)
-    js = json.loads(out.read_text())['results']
+    raw = json.loads(out.read_text())
+    assert raw['time_step'] == {'seconds_per_row': 0.64, 'fps': 25.0, 'stride': 16.0}     # the default, unchanged
+    js = raw['results']
     assert set(js) == set(lengths)
     for video, dets in js.items():
         assert dets, f'no detection for {video}'
@@ -240,6 +245,83 @@ def test_detect_real_i3d_features(i3d_checkpoint):
             assert 0 <= s < e <= dur + 1e-6, (video, det, dur)
     assert 'highjump' in p.stdout
     run('detect', ck, *feats, '--out', out, expect=2)                   # exists: refused without --overwrite
+    # the source videos: highjump 24.20 s (164 rows), tennis26 339 frames at 30 fps (89 rows); see the data README
+    for video, opts, step, dur in (('highjump', ['--seconds-per-row', 24.2 / 164], {'seconds_per_row': 24.2 / 164, 'fps': None, 'stride': None}, 24.2),
+                                   ('tennis26', ['--fps', 30, '--stride', 339 / 89], {'seconds_per_row': 339 / 89 / 30, 'fps': 30.0, 'stride': 339 / 89}, 339 / 30)):
+        o = d/f'{video}_step.json'
+        stdout, _ = run('detect', ck, REAL/f'{video}.npy', '--out', o, '--device', 'cpu', *opts)
+        got = json.loads(o.read_text())
+        assert got['time_step'].keys() == step.keys() and all(
+            (got['time_step'][k] is None) if v is None else abs(got['time_step'][k] - v) < 1e-12 for k, v in step.items()), got['time_step']
+        assert f"{step['seconds_per_row']:.4g} s per feature row" in stdout
+        new, old = got['results'][video], js[video]
+        assert [x['label'] for x in new] == [x['label'] for x in old]        # scores: the first run was another process (threads)
+        np.testing.assert_allclose([x['score'] for x in new], [x['score'] for x in old], atol=1e-6)
+        rows = np.array([x['segment'] for x in old]) / 0.64                 # back to feature rows (integers)
+        np.testing.assert_allclose(rows, np.round(rows), atol=1e-9)
+        np.testing.assert_allclose(np.array([x['segment'] for x in new]), np.round(rows) * step['seconds_per_row'], rtol=1e-12)
+        assert max(x['segment'][1] for x in new) <= dur + 1e-6            # within the video, unlike the 0.64 s grid
+    assert max(x['segment'][1] for x in js['highjump']) > 24.2              # the default grid overshoots this clip
+
+
+@pytest.mark.parametrize('opts, named', [(['--seconds-per-row', '0'], '--seconds-per-row 0.0'),
+                                         (['--seconds-per-row', '-0.5'], '--seconds-per-row -0.5'),
+                                         (['--seconds-per-row', 'nan'], '--seconds-per-row nan'),
+                                         (['--fps', 'inf', '--stride', '4'], '--fps inf'),
+                                         (['--fps', '30', '--stride', '0'], '--stride 0.0'),
+                                         (['--seconds-per-row', '0.1', '--fps', '30', '--stride', '4'], '--seconds-per-row excludes --fps/--stride'),
+                                         (['--fps', '30'], '--fps and --stride go together'),
+                                         (['--stride', '4'], '--fps and --stride go together')])
+def test_detect_bad_time_step(i3d_checkpoint, tmp_path, opts, named):
+    "A bad time step: one line naming the option, status 2, no output file."
+    _, ck, _ = i3d_checkpoint
+    _, err = run('detect', ck, REAL/'highjump.npy', '--out', tmp_path/'o.json', *opts, expect=2)
+    assert named in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path/'o.json').exists()
+
+
+def test_detect_and_evaluate_use_the_checkpoints_localization(i3d_checkpoint, tiny_run, tmp_path):
+    """A checkpoint whose config has DELU's 2024 tester settings (20 attention thresholds, detections of at least 2
+    snippets) is localized with them by detect and evaluate: the same detections as predict_videos / predict called
+    with those settings, and not those of the default (official CO2-Net) tester."""
+    from co2net.runs import load_checkpoint, save_checkpoint
+    from co2net.config import Config, make_dataset
+    from co2net.predict import predict_videos, predict, split_videos, localization_settings, attention_thresholds
+    from co2net.cli import model_from_checkpoint
+    from co2net.localize import write_results_json
+    delu = {'n_thresholds': 20, 'min_detection_snippets': 2}
+    # detect: the untrained 2048-d model
+    _, ck, model = i3d_checkpoint
+    st = load_checkpoint(ck)
+    cfg = Config.from_dict(st['config']).override(delu)
+    ck2 = tmp_path/'delu_tester.pt'
+    save_checkpoint(ck2, model=model, config=cfg, iteration=0, meta=st['meta'])
+    x = np.load(REAL/'highjump.npy').astype(np.float32)
+    settings = localization_settings(cfg)
+    assert len(settings['thresholds']) == 20 and settings['min_snippets'] == 2
+    expect = predict_videos(model, [('highjump', x)], device='cpu', **settings)
+    default = predict_videos(model, [('highjump', x)], device='cpu')
+    assert len(expect['start']) != len(default['start']) or not np.array_equal(expect['score'], default['score'])
+    assert np.all(expect['end'] - expect['start'] >= 2) and np.any(default['end'] - default['start'] < 2)
+    run('detect', ck2, REAL/'highjump.npy', '--out', tmp_path/'d.json', '--device', 'cpu')
+    write_results_json(expect, st['meta']['classes'], tmp_path/'expect.json', videos=['highjump'])
+    assert json.loads((tmp_path/'d.json').read_text())['results'] == json.loads((tmp_path/'expect.json').read_text())['results']
+    # evaluate: the tiny synthetic run
+    d, _ = tiny_run
+    st = load_checkpoint(d/'run'/'best.pt')
+    cfg = Config.from_dict(st['config']).override(delu)
+    tmodel, _, _ = model_from_checkpoint(d/'run'/'best.pt', 'cpu')
+    ck3 = tmp_path/'tiny_delu.pt'
+    save_checkpoint(ck3, model=tmodel, config=cfg, iteration=st['iteration'], meta=st['meta'], extra=st['extra'])
+    run('evaluate', ck3, '--out', tmp_path/'e.json', '--device', 'cpu')
+    ds = make_dataset(cfg, write=False, feature_dim=st['meta']['feat_dim'])
+    idx, _ = split_videos(ds, 'test')
+    expect = predict(tmodel, ds, idx, device='cpu', **localization_settings(cfg))
+    write_results_json(expect, list(map(str, ds.classes)), tmp_path/'expect_e.json')
+    got = json.loads((tmp_path/'e.json').read_text())['results']
+    assert got == json.loads((tmp_path/'expect_e.json').read_text())['results']
+    default = predict(tmodel, ds, idx, device='cpu')
+    assert len(default['start']) != len(expect['start'])
 
 
 def test_detect_official_checkpoint(i3d_checkpoint, tmp_path):
