@@ -344,4 +344,7 @@ def test_detect_video_stops_on_sigterm_and_writes_nothing(tmp_path):
     (tmp_path/'out').mkdir()
     rc, dt, what = stop_latency.one_run('on', tmp_path/'ck.pt', tmp_path/'clip.mp4', tmp_path/'out'/'dets.json', 3)
     assert rc == 143 and dt is not None, (rc, what)
-    assert list((tmp_path/'out').iterdir()) == [] and what.endswith('co2net detect: interrupted by SIGTERM'), what
+    assert list((tmp_path/'out').iterdir()) == [], what
+    # one line, from whichever stop came first: the extractor's own, or the command line's hard stop
+    assert 'interrupted by SIGTERM' in what and what.endswith('nothing was written') or \
+           'interrupted by SIGTERM while extracting the features of' in what, what
