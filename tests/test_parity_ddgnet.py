@@ -14,16 +14,7 @@ from co2net.model import (DDGNet, DDGNetOutput, ModelOutput, SnippetGraph, load_
                           sparsify_similarity, kind_adjacencies, snippet_similarity, DDG_KINDS)
 from co2net.losses import DDGNET_LOSS_TERMS, ddgnet_loss, delu_loss, complementary_loss, uncertainty_guide_loss
 
-FD = 64
-DATASETS = ('thumos14', 'activitynet12')
-OUTPUTS = (('features', 'feat'), ('cas', 'cas'), ('attn', 'attn'), ('rgb_attn', 'v_atn'), ('flow_attn', 'f_atn'))
-
-
-def close(a, b, rtol=1e-5, atol=1e-6, what=''):
-    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
-    assert a.shape == b.shape, (what, a.shape, b.shape)
-    diff = (a - b).abs().max().item() if a.numel() else 0.0
-    assert torch.allclose(a, b, rtol=rtol, atol=atol), f'{what}: max |diff| {diff:.3e}'
+from parity_common import FD, DATASETS, OUTPUTS, close
 
 
 def official_class(dataset):

@@ -17,16 +17,7 @@ from co2net.losses import (LOSS_TERMS, DELU_LOSS_TERMS, delu_loss, evidential_vi
                            easy_to_hard_curve, uncertainty_guide_loss, video_evidence_logits, suppressed_cas,
                            method_loss_weights)
 
-FD = 64                                   # feature width (2D) of the small models
-DATASETS = ('thumos14', 'activitynet12')
-OUTPUTS = (('features', 'feat'), ('cas', 'cas'), ('attn', 'attn'), ('rgb_attn', 'v_atn'), ('flow_attn', 'f_atn'))
-
-
-def close(a, b, rtol=1e-5, atol=1e-6, what=''):
-    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
-    assert a.shape == b.shape, (what, a.shape, b.shape)
-    diff = (a - b).abs().max().item() if a.numel() else 0.0
-    assert torch.allclose(a, b, rtol=rtol, atol=atol), f'{what}: max |diff| {diff:.3e}'
+from parity_common import FD, DATASETS, OUTPUTS, close
 
 
 def pair(dataset, seed=0):
