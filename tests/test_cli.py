@@ -5,10 +5,12 @@ together (train -> checkpoint -> evaluate / detect, convert), that nothing is ov
 bad input ends with one clear line. Subprocesses where the process matters (exit status, imports);
 `run_command` in this process elsewhere, to stay fast.
 """
-import contextlib, io, json, os, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
+
+from cli_common import run, tree
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT/'data_samples'/'i3d_real'
@@ -24,21 +26,6 @@ def co2net(*args, cwd, expect=0, env=None):
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == expect, f'co2net {" ".join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}'
     return p
-
-
-def run(*args, expect=0):
-    "`co2net ARGS` in this process: (stdout, stderr)."
-    from co2net.cli import run_command
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): status = run_command([str(a) for a in args])
-    assert status == expect, f'co2net {" ".join(map(str, args))} exited {status}\n{out.getvalue()}\n{err.getvalue()}'
-    return out.getvalue(), err.getvalue()
-
-
-def tree(folder):
-    "{relative path: bytes} of every file under `folder`."
-    folder = Path(folder)
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
 
 
 @pytest.fixture(scope='module')

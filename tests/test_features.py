@@ -9,6 +9,8 @@ import contextlib, io, os, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
+
+from cli_common import run_in_process as _run
 import torch
 
 pytest.importorskip('av'); pytest.importorskip('cv2')
@@ -34,14 +36,6 @@ def test_full_recipe_streamed_equals_reference(videos):
     assert got.shape == (2, 2048) and got.dtype == np.float32 and np.isfinite(got).all()
     ref = extract_features_reference(videos/'wide.mp4', ext.rgb_net, ext.flow_net)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
-
-
-def _run(argv):
-    "Run the `co2net` command in this process: (exit status, stdout, stderr)."
-    from co2net.cli import run_command
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): code = run_command([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def _needs_extract_command():

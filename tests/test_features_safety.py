@@ -1,24 +1,18 @@
 """`co2net extract` and `co2net detect VIDEO` used carelessly: inputs that are not video files, a recipe of 0 or
 negative pixels, and stopping with SIGTERM (a real subprocess on a generated video: it must end within seconds,
 exit 143 and leave no file). Skipped without the `video` extra."""
-import contextlib, io, os, signal, subprocess, sys, time
+import os, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pytest
+
+from cli_common import run_in_process as _run
 
 pytest.importorskip('av'); pytest.importorskip('cv2')
 from co2net.features import write_square_video, video_features, RANDOM_WEIGHTS_NOTE
 
 ROOT = Path(__file__).resolve().parents[1]
 CMD = [sys.executable, '-c', 'import sys; from co2net.cli import main; sys.argv[0] = "co2net"; main()']
-
-
-def _run(argv):
-    "`co2net ARGV` in this process: (exit status, stdout, stderr)."
-    from co2net.cli import run_command
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): code = run_command([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 def _one_line(code, err, *texts):

@@ -2,11 +2,13 @@
 14-16): each case as a user would type it, one line of error naming the file or option, nothing lost.
 
 Subprocesses where the process matters (two drivers, signals, exit status); `run_command` in this process elsewhere."""
-import contextlib, errno, io, json, os, shutil, signal, subprocess, sys, time
+import errno, io, json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from cli_common import run, tree
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,21 +28,6 @@ def co2net(*args, cwd, expect=0):
     p = subprocess.run([sys.executable, '-c', CLI, *map(str, args)], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=600)
     assert p.returncode == expect, f'co2net {" ".join(map(str, args))} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}'
     return p
-
-
-def run(*args, expect=0):
-    "`co2net ARGS` in this process: (stdout, stderr)."
-    from co2net.cli import run_command
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): status = run_command([str(a) for a in args])
-    assert status == expect, f'co2net {" ".join(map(str, args))} exited {status}\n{out.getvalue()[-2000:]}\n{err.getvalue()[-2000:]}'
-    return out.getvalue(), err.getvalue()
-
-
-def tree(folder):
-    "{relative path: bytes} of every file under `folder`."
-    folder = Path(folder)
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
 
 
 def one_line(err: str) -> str:
