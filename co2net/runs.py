@@ -151,9 +151,12 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     if not path.exists(): raise FileNotFoundError(f"checkpoint {path} does not exist")
     try: state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if 'weights only' not in str(e).lower(): raise ValueError(
-            f"checkpoint {path} could not be read (corrupt, truncated or not a co2net checkpoint): {' '.join(str(e).split())[:200]}") from None
-        names = sorted(set(re.findall(r'GLOBAL ([\w.]+)', str(e))))
+        text = ' '.join(str(e).split())
+        names = sorted(set(re.findall(r'GLOBAL ([\w.]+)', text)))
+        if not names:                  # not code: garbage or an opcode the weights-only reader lacks (never torch's advice)
+            why = re.search(r'WeightsUnpickler error: (.*?)(?: Check the documentation|$)', text)
+            raise ValueError(f"checkpoint {path} could not be read (corrupt, truncated or not a co2net checkpoint): "
+                             f"{why.group(1) if why else text[:200]}") from None
         raise ValueError(f"checkpoint {path} holds Python code or objects besides tensors and plain data"
                          f"{' (' + ', '.join(names) + ')' if names else ''}: refused, nothing in it was run; "
                          "a co2net checkpoint holds only tensors, numbers, strings, lists and dicts") from None
