@@ -74,11 +74,12 @@ def test_second_driver_is_refused_and_a_dead_drivers_lock_taken_over(tmp_path):
     finally:
         a.kill(); a.wait()
     # the first driver is dead (SIGKILL: no clean-up); its lock file is left behind
-    c = start(*args, cwd=tmp_path)
+    c, started = start(*args, cwd=tmp_path), time.time()
     try:
         lines = read_until(c, 'took over the lock')
         assert any(f'pid {a.pid}' in l and 'no longer running' in l for l in lines), ''.join(lines)
-        read_until(c, '[')                                        # it trains
+        wait_for(lambda: any(m.stat().st_mtime > started and m.stat().st_size for m in out.rglob('metrics.jsonl')),
+                 what='the sweep that took over to train')          # it trains: a training record written since it started
     finally:
         c.send_signal(signal.SIGTERM); rc = c.wait(timeout=120)
     assert rc == 143
