@@ -158,7 +158,7 @@ def load_checkpoint(path, map_location='cpu') -> dict:
             raise ValueError(f"checkpoint {path} could not be read (corrupt, truncated or not a co2net checkpoint): "
                              f"{why.group(1) if why else text[:200]}") from None
         raise ValueError(f"checkpoint {path} holds Python code or objects besides tensors and plain data"
-                         f"{' (' + ', '.join(names) + ')' if names else ''}: refused, nothing in it was run; "
+                         f" ({', '.join(names)}): refused, nothing in it was run; "
                          "a co2net checkpoint holds only tensors, numbers, strings, lists and dicts") from None
     except Exception as e:
         text = ' '.join(str(e).split())[:200]
