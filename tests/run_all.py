@@ -2,7 +2,7 @@
 
 Usage: python tests/run_all.py [--flags "slow cuda"] [--workers 2] [--no-kernel] [--no-browser] [--no-pytest] [notebook ...]
 
-Four kinds of checks, each counted (1 and 2 share one pool of `--workers` notebooks at a time):
+Four kinds of checks, each counted:
   1. nbdev-test: the test cells of each notebook under nbs/ (flagged cells only with --flags);
   2. kernel: each notebook top to bottom in a plain Jupyter kernel, no flags, with its outputs checked
      (no error, every figure an image, no terminal control codes; see tests/run_notebooks.py);
@@ -25,28 +25,19 @@ def run_nbdev_test(nb, flags):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     return nb, proc.returncode == 0, time.time() - start, proc.stdout + proc.stderr
 
-def run_notebook_checks(nbs, flags, workers, kernel=True):
-    """nbdev-test and the plain-kernel run of each notebook, `workers` at a time, in one pool (so neither kind waits
-    for the other's slowest notebook); a line per check, in order; returns [(passed, failed)] per kind."""
-    kinds = [('nbdev-test', lambda nb: run_nbdev_test(nb, flags))] + ([('kernel', run_in_kernel)] if kernel else [])
-    counts = {name: [0, 0] for name, _ in kinds}
+def run_stage(name, func, items, workers):
+    "Run `func` over `items` (`workers` at a time); print a line per item; return (passed, failed)."
+    n_pass = n_fail = 0
     start = time.time()
     with ThreadPoolExecutor(workers) as pool:
-        checks, first = [], {}
-        for name, func in kinds:
-            for nb in nbs:
-                # a notebook's second check starts after its first: two runs at once would share its scratch folder
-                job = (lambda nb=nb, func=func: (first[nb].exception(), func(nb))[1]) if nb in first else (lambda nb=nb, func=func: func(nb))
-                checks.append((name, pool.submit(job)))
-                first.setdefault(nb, checks[-1][1])
-        for name, future in checks:
-            nb, ok, secs, out = future.result()
+        for nb, ok, secs, out in pool.map(func, items):
             print(f'{"ok  " if ok else "FAIL"} {name} {nb.relative_to(ROOT)} ({secs:.1f}s)', flush=True)
-            counts[name][0 if ok else 1] += 1
-            if not ok: print('     ' + out[-6000:].replace('\n', '\n     '), flush=True)
-    for name, (n_pass, n_fail) in counts.items(): print(f'{name}: {n_pass} passed, {n_fail} failed', flush=True)
-    print(f'notebooks: {len(checks)} checks in {time.time() - start:.0f}s', flush=True)
-    return [tuple(c) for c in counts.values()]
+            if ok: n_pass += 1
+            else:
+                n_fail += 1
+                print('     ' + out[-6000:].replace('\n', '\n     '), flush=True)
+    print(f'{name}: {n_pass} passed, {n_fail} failed ({time.time() - start:.0f}s)', flush=True)
+    return n_pass, n_fail
 
 def run_pytest(workers: int = 1):
     "Run pytest over tests/ (`workers` processes) and return (passed, failed); (0, 0) when tests/ holds no test file."
@@ -100,10 +91,11 @@ def main():
     ap.add_argument('--no-pytest', action='store_true', help='skip pytest over tests/')
     args = ap.parse_args()
     nbs = find_notebooks(args.notebooks)
-    counts = run_notebook_checks(nbs, args.flags, args.workers, kernel=not args.no_kernel)
+    counts = [run_stage('nbdev-test', lambda nb: run_nbdev_test(nb, args.flags), nbs, args.workers)]
     if not nbs:
         print('no notebook was run: this counts as a failure', flush=True)
         counts.append((0, 1))
+    if not args.no_kernel: counts.append(run_stage('kernel', run_in_kernel, nbs, args.workers))
     if not args.no_pytest: counts.append(run_pytest(args.workers))
     if not args.no_browser: counts.append(run_browser_check())
     passed, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
